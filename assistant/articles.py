@@ -31,7 +31,8 @@ def find_files(paths: Iterable[Path]) -> tuple[list[Path], list[ArticleError]]:
             files.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file()
+                # A dangling link is listed too, so it is reported rather than silently missed.
+                if (p.is_file() or (p.is_symlink() and not p.exists()))
                 and p.suffix.lower() in SUFFIXES
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )

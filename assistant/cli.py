@@ -280,3 +280,87 @@ def parse_history(raw: Any, field: str = "history") -> list[Any]:
                 "content", f"{field}[{i}]")
         turns.append(Turn(item["role"], item["content"]))
     return turns
+
+
+@main.command("eval")
+@click.argument("fixtures", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--corpus", type=click.Path(path_type=Path), multiple=True,
+              help="Articles to ingest into a fresh temporary index for this run (repeatable); "
+                   "your own index is not touched.")
+@store_option
+@click.option("-k", "k", type=click.IntRange(1, 50), default=None,
+              help="How many passages the answerer reads [default: 8].")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N questions.")
+@json_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write results.jsonl and report.html into this folder.")
+@click.option("--judge", is_flag=True,
+              help="Also grade correctness and faithfulness with the configured LLM "
+                   "(needs OPENAI_API_KEY or OPENAI_BASE_URL).")
+def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k: int | None,
+                 limit: int | None, as_json: bool, out_dir: Path | None, judge: bool) -> None:
+    """Score retrieval, answers, citations and refusals on FIXTURES (JSON Lines questions).
+
+    Each line: {"id", "question", "type": "answerable"|"unanswerable", "answers": [...],
+    "article_ids": [...], "evidence": [...], "question_date": "YYYY-MM-DD"}; see
+    tests/fixtures/fixture.schema.json. The whole file is checked before anything is asked.
+    """
+    from contextlib import nullcontext
+
+    from assistant.app import build
+    from assistant.evaluate import (
+        build_judge,
+        corpus_services,
+        evaluate,
+        format_summary,
+        load_questions,
+        write_outputs,
+    )
+
+    questions = load_questions(fixtures)
+    if limit is not None:
+        questions = questions[:limit]
+    if corpus and store is not None:
+        raise InputError("use --corpus (a temporary index) or --store (an existing one), not both",
+                         "store")
+    settings = load_settings(store=store)
+    llm_judge = build_judge(settings) if judge else None
+    show_bar = not as_json and sys.stderr.isatty()
+    bar: Any = None
+
+    def on_total(total: int) -> None:
+        nonlocal bar
+        if show_bar and total:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="chunk", desc="embedding corpus", file=sys.stderr)
+
+    def on_chunks(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        context = (corpus_services(settings, corpus, on_total, on_chunks) if corpus
+                   else nullcontext(build(settings)))
+        with context as services:
+            if bar is not None:
+                bar.close()
+            if show_bar:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(questions), unit="question", desc="asking", file=sys.stderr)
+            report = evaluate(services, questions, k, judge=llm_judge,
+                              on_progress=lambda _: bar.update(1) if bar is not None else None,
+                              source=str(fixtures))
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = report.summary()
+    paths = write_outputs(report, out_dir) if out_dir is not None else None
+    if as_json:
+        _print_json(summary)
+        return
+    click.echo(format_summary(summary))
+    if paths is not None:
+        click.echo(f"wrote {paths[0]} and {paths[1]}")

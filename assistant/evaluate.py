@@ -1,0 +1,743 @@
+"""Measure retrieval, answers, citations and refusals on questions with known answers.
+
+A fixture file is JSON Lines, one question a line (schema: tests/fixtures/fixture.schema.json).
+`evaluate()` asks every question through the real Asker, scores each answer with string metrics
+(and optionally an LLM judge), and returns an `EvalReport` whose `summary()` is what
+`assistant eval --json` prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from assistant.citations import MARKER
+from assistant.config import Settings
+from assistant.errors import ConfigError, InputError, LLMError
+
+if TYPE_CHECKING:
+    from assistant.answering import Asker
+    from assistant.app import Services
+    from assistant.prompts import PromptLibrary
+    from assistant.types import Answer, Citation
+
+QuestionType = Literal["answerable", "unanswerable"]
+QUESTION_TYPES: tuple[QuestionType, ...] = ("answerable", "unanswerable")
+# Retrieval is scored on the top 10 passages whatever k the answerer reads, so figures stay
+# comparable with FINDINGS.md when k is tuned.
+RETRIEVAL_DEPTH = 10
+HIT_AT = (1, 5, 10)
+Outcome = Literal["correct", "wrong", "not_retrieved", "refused", "answered_unanswerable",
+                  "bad_citation"]
+OUTCOMES: tuple[Outcome, ...] = ("correct", "wrong", "not_retrieved", "refused",
+                                 "answered_unanswerable", "bad_citation")
+
+
+class FixtureError(InputError):
+    """A line of a fixture file is not a question we can score; names `path:line`."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}", "fixtures")
+        self.where = where
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    """One fixture question with what counts as a right answer."""
+
+    id: str
+    question: str
+    type: QuestionType
+    answers: tuple[str, ...] = ()
+    article_ids: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    question_date: dt.date | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return self.type == "answerable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "type": self.type,
+            "answers": list(self.answers),
+            "article_ids": list(self.article_ids),
+            "evidence": list(self.evidence),
+            "question_date": self.question_date.isoformat() if self.question_date else None,
+        }
+
+
+def _strings(raw: dict[str, Any], key: str, where: str, required: bool) -> tuple[str, ...]:
+    if key not in raw and not required:
+        return ()
+    value = raw.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FixtureError(where, f"{key!r} must be a list of strings")
+    return tuple(value)
+
+
+def parse_question(raw: object, where: str) -> Question:
+    """One question from a decoded JSON line; extra fields are ignored."""
+    if not isinstance(raw, dict):
+        raise FixtureError(where, "expected a JSON object")
+    for key in ("id", "question"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise FixtureError(where, f"{key!r} must be a non-empty string")
+    kind = raw.get("type")
+    if kind not in QUESTION_TYPES:
+        raise FixtureError(where, f"'type' must be 'answerable' or 'unanswerable', not {kind!r}")
+    answers = _strings(raw, "answers", where, required=True)
+    article_ids = _strings(raw, "article_ids", where, required=True)
+    evidence = _strings(raw, "evidence", where, required=False)
+    if kind == "answerable" and not [a for a in answers if a.strip()]:
+        raise FixtureError(where, "an answerable question needs at least one answer")
+    if kind == "answerable" and not article_ids:
+        raise FixtureError(where, "an answerable question needs at least one article id")
+    date_value = raw.get("question_date")
+    question_date = None
+    if date_value is not None:
+        try:
+            question_date = dt.date.fromisoformat(str(date_value))
+        except ValueError:
+            raise FixtureError(
+                where, f"'question_date' must be a date like 2026-11-26, not {date_value!r}"
+            ) from None
+    return Question(raw["id"], raw["question"].strip(), kind, answers, article_ids, evidence,
+                    question_date)
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Every question of a JSON Lines fixture file, or a FixtureError naming the first bad line.
+
+    The whole file is read before anything is asked, so a typo on line 200 costs nothing.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read fixture file {path}: {exc}", "fixtures") from None
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            raise FixtureError(where, f"not valid JSON ({exc})") from None
+        question = parse_question(raw, where)
+        if question.id in seen:
+            raise FixtureError(where, f"id {question.id!r} repeats line {seen[question.id]}")
+        seen[question.id] = number
+        questions.append(question)
+    if not questions:
+        raise InputError(f"{path} holds no questions", "fixtures")
+    return questions
+
+
+# -- answer normalisation and string metrics --------------------------------------------------
+
+_UNITS = {
+    w: i for i, w in enumerate([
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen",
+    ])
+}
+_TENS = {
+    w: 10 * (i + 2) for i, w in enumerate(
+        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"])
+}
+# "second" is left out: far more often a unit of time than an ordinal in news text.
+_ORDINALS = {
+    "first": "1", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6", "seventh": "7",
+    "eighth": "8", "ninth": "9", "tenth": "10", "eleventh": "11", "twelfth": "12",
+}
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def _numbers_as_digits(tokens: list[str]) -> list[str]:
+    """'twenty five' -> '25', 'two hundred and ten' -> '210', 'third' -> '3'."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in _ORDINALS:
+            out.append(_ORDINALS[token])
+            i += 1
+            continue
+        if token not in _UNITS and token not in _TENS and token not in ("hundred", "thousand"):
+            out.append(token)
+            i += 1
+            continue
+        total, current, last = 0, 0, ""
+        j = i
+        while j < len(tokens):
+            t = tokens[j]
+            if t in _UNITS and last in ("", "ten", "scale") and not (last == "ten" and
+                                                                      _UNITS[t] >= 10):
+                current += _UNITS[t]
+                last = "unit"
+            elif t in _TENS and last in ("", "scale"):
+                current += _TENS[t]
+                last = "ten"
+            elif t == "hundred" and last in ("", "unit", "ten"):
+                current = max(current, 1) * 100
+                last = "scale"
+            elif t == "thousand" and last in ("", "unit", "ten", "scale"):
+                total += max(current, 1) * 1000
+                current = 0
+                last = "scale"
+            elif (t == "and" and last == "scale" and j + 1 < len(tokens)
+                  and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)):
+                pass
+            else:
+                break
+            j += 1
+        out.append(str(total + current))
+        i = j
+    return out
+
+
+def answer_tokens(text: str) -> list[str]:
+    """Normalised tokens: lower case, no punctuation or articles, numbers written as digits."""
+    text = MARKER.sub(" ", text.lower())
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
+    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", r"\1", text)  # 8th -> 8
+    text = text.replace("%", " percent ")
+    text = re.sub(r"['’]s\b", "", text)  # possessives: Trump's -> trump
+    text = re.sub(r"['’]", "", text)
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", "", text)  # U.S. -> us, but keep 3.5
+    text = re.sub(r"[^\w\s.]|_", " ", text)
+    tokens = [t for t in text.split() if t not in _ARTICLES]
+    return _numbers_as_digits(tokens)
+
+
+def normalize_answer(text: str) -> str:
+    """`answer_tokens` joined by single spaces: what answers are compared as."""
+    return " ".join(answer_tokens(text))
+
+
+def contains_answer(answer: str, golds: Sequence[str]) -> bool:
+    """True when one gold answer appears, whole words, in the normalised answer."""
+    padded = f" {normalize_answer(answer)} "
+    for gold in golds:
+        wanted = normalize_answer(gold)
+        if wanted and f" {wanted} " in padded:
+            return True
+    return False
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style token F1 between two answers after normalisation."""
+    predicted, expected = answer_tokens(prediction), answer_tokens(gold)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_token_f1(prediction: str, golds: Sequence[str]) -> float:
+    return max((token_f1(prediction, g) for g in golds), default=0.0)
+
+
+def strip_markers(text: str) -> str:
+    """The answer as a reader sees it without `[n]` markers."""
+    return " ".join(MARKER.sub(" ", text).split())
+
+
+def word_count(text: str) -> int:
+    return len(strip_markers(text).split())
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+# -- per-question scoring ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An LLM judge's view of one answer; None where it was not asked or gave no usable reply."""
+
+    correct: bool | None
+    faithful: bool | None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"correct": self.correct, "faithful": self.faithful, "reason": self.reason}
+
+
+@dataclass
+class QuestionResult:
+    """One question, the answer it got, and how that answer scored."""
+
+    question: Question
+    answer: Answer
+    retrieved: list[str]  # article ids of the top RETRIEVAL_DEPTH passages, in rank order
+    latency_ms: float
+    citation_valid: list[bool]
+    citation_precise: list[bool]
+    verdict: Verdict | None = None
+
+    @property
+    def refused(self) -> bool:
+        return not self.answer.grounded
+
+    @property
+    def rank(self) -> int | None:
+        """1-based rank of the first retrieved passage from a supporting article."""
+        gold = set(self.question.article_ids)
+        return next((i for i, a in enumerate(self.retrieved, 1) if a in gold), None)
+
+    @property
+    def correct(self) -> bool:
+        return (self.question.answerable and not self.refused
+                and contains_answer(self.answer.answer, self.question.answers))
+
+    @property
+    def f1(self) -> float:
+        if self.refused or not self.question.answerable:
+            return 0.0
+        return best_token_f1(strip_markers(self.answer.answer), self.question.answers)
+
+    @property
+    def words(self) -> int:
+        return word_count(self.answer.answer)
+
+    @property
+    def given_gold(self) -> bool:
+        """Whether the answerer was handed a passage from a supporting article."""
+        gold = set(self.question.article_ids)
+        return any(p.article.id in gold for p in self.answer.passages)
+
+    @property
+    def outcome(self) -> Outcome:
+        if not all(self.citation_valid):
+            return "bad_citation"
+        if not self.question.answerable:
+            return "correct" if self.refused else "answered_unanswerable"
+        if self.correct:
+            return "correct"
+        if self.refused:
+            return "refused"
+        return "wrong" if self.given_gold else "not_retrieved"
+
+    @property
+    def failure(self) -> str | None:
+        """Why this question failed, in words a tuner can act on; None when it passed."""
+        outcome = self.outcome
+        rank = self.rank
+        where = f"first supporting passage at rank {rank}" if rank else "no supporting passage " \
+            f"in the top {RETRIEVAL_DEPTH}"
+        if outcome == "correct":
+            return None
+        if outcome == "bad_citation":
+            bad = sum(not v for v in self.citation_valid)
+            return f"{bad} citation(s) do not match the article text at their offsets"
+        if outcome == "answered_unanswerable":
+            return "answered a question the articles do not answer"
+        if outcome == "refused":
+            return f"refused an answerable question ({where})"
+        if outcome == "not_retrieved":
+            wanted = ", ".join(self.question.article_ids)
+            return f"the answerer was given no passage from {wanted} ({where})"
+        return f"answer lacks the expected answer although a supporting passage was given ({where})"
+
+    def to_dict(self) -> dict[str, Any]:
+        rank = self.rank
+        return {
+            **self.question.to_dict(),
+            "answer": self.answer.answer,
+            "grounded": self.answer.grounded,
+            "citations": [
+                {**c.to_dict(), "valid": v, "precise": p}
+                for c, v, p in zip(self.answer.citations, self.citation_valid,
+                                   self.citation_precise, strict=True)
+            ],
+            "retrieved_article_ids": self.retrieved,
+            "scores": {
+                **{f"hit@{k}": bool(rank and rank <= k) for k in HIT_AT},
+                "rank": rank,
+                "correct": self.correct,
+                "token_f1": round(self.f1, 4),
+                "words": self.words,
+                "refused": self.refused,
+                "latency_ms": round(self.latency_ms, 2),
+            },
+            "judge": self.verdict.to_dict() if self.verdict else None,
+            "outcome": self.outcome,
+            "failure": self.failure,
+        }
+
+
+def check_citation(citation: Citation, question: Question,
+                   body_of: Callable[[str], str | None]) -> tuple[bool, bool]:
+    """(valid, precise): the quote is the body at its offsets; it comes from the right place.
+
+    Precise means the citation is from a supporting article or quotes an evidence sentence, so
+    a wire story reprinted under another id still counts.
+    """
+    body = body_of(citation.article_id)
+    valid = body is not None and body[citation.start:citation.end] == citation.quote
+    quote = _flat(citation.quote)
+    precise = citation.article_id in question.article_ids or any(
+        _flat(e) in quote for e in question.evidence if e.strip()
+    )
+    return valid, precise
+
+
+def score_question(question: Question, answer: Answer, retrieved: Sequence[str],
+                   latency_ms: float, body_of: Callable[[str], str | None]) -> QuestionResult:
+    """Score one answer; `retrieved` is the article id of each top passage in rank order."""
+    checks = [check_citation(c, question, body_of) for c in answer.citations]
+    return QuestionResult(question, answer, list(retrieved[:RETRIEVAL_DEPTH]), latency_ms,
+                          [v for v, _ in checks], [p for _, p in checks])
+
+
+# -- aggregate metrics ------------------------------------------------------------------------
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """None, not 0, when nothing was counted: 'no refusals' is not 'every refusal was wrong'."""
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return _ratio(sum(values), len(values))
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    import numpy as np
+
+    return round(float(np.percentile(np.asarray(values, dtype=float), q)), 2)
+
+
+def retrieval_metrics(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """Article-level hit@k and MRR@10 over answerable questions (llama-index's metrics)."""
+    from llama_index.core.evaluation.retrieval.metrics import MRR, HitRate
+
+    hit_rate, mrr = HitRate(), MRR()
+    scores: dict[str, list[float]] = {f"hit@{k}": [] for k in HIT_AT}
+    scores["mrr@10"] = []
+    for r in results:
+        if not r.question.answerable:
+            continue
+        expected = list(r.question.article_ids)
+        for k in HIT_AT:
+            top = r.retrieved[:k]
+            # llama-index raises on an empty list; an empty index simply retrieves nothing.
+            scores[f"hit@{k}"].append(
+                hit_rate.compute(expected_ids=expected, retrieved_ids=top).score if top else 0.0
+            )
+        top = r.retrieved[:RETRIEVAL_DEPTH]
+        scores["mrr@10"].append(
+            mrr.compute(expected_ids=expected, retrieved_ids=top).score if top else 0.0
+        )
+    return {name: _mean(values) for name, values in scores.items()}
+
+
+def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
+    """The figures `assistant eval --json` prints; a ratio with nothing to count is null."""
+    answerable = [r for r in results if r.question.answerable]
+    unanswerable = [r for r in results if not r.question.answerable]
+    grounded = [r for r in results if not r.refused]
+    citations_valid = [v for r in results for v in r.citation_valid]
+    # Unanswerable questions have no supporting article, so their citations would all count as
+    # imprecise twice over: the refusal figures already punish answering them.
+    citations_precise = [p for r in answerable for p in r.citation_precise]
+    refused = [r for r in results if r.refused]
+    summary: dict[str, Any] = {
+        "n": len(results),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "retrieval": retrieval_metrics(results),
+        "answer": {
+            "accuracy": _mean([float(r.correct) for r in answerable]),
+            "token_f1": _mean([r.f1 for r in answerable]),
+            # Refusals are a fixed sentence; their length says nothing about the answerer.
+            "words": _mean([float(r.words) for r in grounded]),
+        },
+        "citations": {
+            "valid": _mean([float(v) for v in citations_valid]),
+            "precision": _mean([float(p) for p in citations_precise]),
+        },
+        "refusal": {
+            "precision": _ratio(sum(not r.question.answerable for r in refused), len(refused)),
+            "recall": _ratio(sum(r.refused for r in unanswerable), len(unanswerable)),
+            "false_refusal_rate": _ratio(sum(r.refused for r in answerable), len(answerable)),
+        },
+        "latency_ms": {
+            "p50": _percentile([r.latency_ms for r in results], 50),
+            "p95": _percentile([r.latency_ms for r in results], 95),
+        },
+        "mode": mode,
+    }
+    judged = [r for r in results if r.verdict is not None]
+    if judged:
+        # A refusal of an answerable question is wrong without asking, as in `accuracy`.
+        correct = [
+            0.0 if r.refused else float(r.verdict.correct)
+            for r in answerable
+            if r.refused or (r.verdict is not None and r.verdict.correct is not None)
+        ]
+        faithful = [float(r.verdict.faithful) for r in grounded
+                    if r.verdict is not None and r.verdict.faithful is not None]
+        summary["judge"] = {
+            "correctness": _mean(correct),
+            "faithfulness": _mean(faithful),
+            "unparsed": sum(r.verdict.correct is None and r.verdict.faithful is None
+                            for r in judged if r.verdict is not None),
+        }
+    return summary
+
+
+@dataclass
+class EvalReport:
+    """Every question's result plus the figures over all of them."""
+
+    results: list[QuestionResult]
+    mode: str
+    k: int
+    judge_model: str | None = None
+    source: str = ""
+    created: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
+
+    def summary(self) -> dict[str, Any]:
+        summary = summarize(self.results, self.mode)
+        if "judge" in summary:
+            summary["judge"]["model"] = self.judge_model
+        return summary
+
+
+# -- the LLM judge ----------------------------------------------------------------------------
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.S)
+
+
+class LLMJudge:
+    """Asks an OpenAI-compatible model whether an answer is right and backed by its quotes."""
+
+    def __init__(self, client: Any, model: str, prompts: PromptLibrary, base_url: str = "") -> None:
+        self._client = client
+        self.model = model
+        self.prompts = prompts
+        self.base_url = base_url
+        # A broken prompt file should stop the run before the first question, not after it.
+        missing = {"question", "expected", "answer", "quotes"} - prompts.placeholders("judge")
+        if missing:
+            from assistant.errors import PromptError
+
+            raise PromptError(f"prompt 'judge' lacks placeholders: {', '.join(sorted(missing))}")
+
+    def judge(self, question: Question, answer: Answer) -> Verdict:
+        expected = (
+            "; ".join(question.answers) if question.answerable
+            else "(none: the articles do not answer this question)"
+        )
+        quotes = "\n".join(
+            f"[{c.n}] {' '.join(c.quote.split())}" for c in answer.citations
+        ) or "(no quotes)"
+        prompt = self.prompts.render(
+            "judge", question=question.question, expected=expected,
+            answer=strip_markers(answer.answer), quotes=quotes,
+        )
+        text = self._complete(prompt)
+        return parse_verdict(text)
+
+    def _complete(self, prompt: str) -> str:
+        import openai
+
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": prompt}], temperature=0.0
+            )
+        except openai.OpenAIError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise LLMError(f"the judge LLM at {self.base_url} failed: {detail}") from None
+        return reply.choices[0].message.content or ""
+
+
+def parse_verdict(text: str) -> Verdict:
+    """The judge's JSON reply as a Verdict; an unreadable reply gives an empty one, not a crash."""
+    match = _JSON_OBJECT.search(text)
+    try:
+        raw = json.loads(match.group()) if match else None
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        return Verdict(None, None, f"unparsed judge reply: {' '.join(text.split())[:120]}")
+
+    def flag(key: str) -> bool | None:
+        value = raw.get(key)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("yes", "true", "no", "false"):
+            return value.strip().lower() in ("yes", "true")
+        return None
+
+    return Verdict(flag("correct"), flag("faithful"), str(raw.get("reason", ""))[:500])
+
+
+def build_judge(settings: Settings) -> LLMJudge:
+    """The judge for these settings: the one place its OpenAI client is created."""
+    if not (settings.openai_api_key or settings.openai_base_url):
+        raise ConfigError(
+            "--judge needs an OpenAI-compatible LLM: set OPENAI_API_KEY or OPENAI_BASE_URL "
+            "(e.g. http://127.0.0.1:11434/v1 for Ollama), or run without --judge"
+        )
+    from openai import OpenAI
+
+    from assistant.prompts import PromptLibrary
+
+    client = OpenAI(
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+    )
+    return LLMJudge(client, settings.llm_model, PromptLibrary(settings.prompts_dir),
+                    base_url=settings.openai_base_url or "https://api.openai.com/v1")
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def evaluate(
+    asker_or_services: Asker | Services,
+    questions: Sequence[Question],
+    k: int | None = None,
+    *,
+    judge: LLMJudge | None = None,
+    on_progress: Callable[[QuestionResult], None] | None = None,
+    source: str = "",
+) -> EvalReport:
+    """Ask every question and score the answers.
+
+    Args:
+        asker_or_services: an `Asker`, or the `Services` whose asker to use.
+        k: passages given to the answerer (default: the asker's); retrieval figures always
+            look at the top 10.
+        judge: also score correctness and faithfulness with this LLM judge.
+        on_progress: called after each question, e.g. to advance a progress bar.
+    """
+    from assistant.app import Services
+
+    asker = (asker_or_services.asker if isinstance(asker_or_services, Services)
+             else asker_or_services)
+    results: list[QuestionResult] = []
+    for question in questions:
+        started = time.perf_counter()
+        answer = asker.ask(question.question, k=k, today=question.question_date)
+        latency_ms = (time.perf_counter() - started) * 1000
+        top = asker.retriever.search(question.question, RETRIEVAL_DEPTH,
+                                     today=question.question_date)
+        result = score_question(question, answer, [p.article.id for p in top], latency_ms,
+                                asker.store.registry.body)
+        if judge is not None and not result.refused:
+            result.verdict = judge.judge(question, answer)
+        results.append(result)
+        if on_progress is not None:
+            on_progress(result)
+    return EvalReport(results, asker.answerer.mode, k or asker.default_k,
+                      judge.model if judge else None, source)
+
+
+@contextmanager
+def corpus_services(
+    settings: Settings,
+    corpus: Sequence[Path],
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[Services]:
+    """Services over a throw-away store holding only `corpus`, so fixtures bring their articles.
+
+    The store is an embedded Chroma in a temporary folder even when the user's settings point at
+    a Chroma server: evaluating must never touch the user's index.
+    """
+    from assistant.app import build
+    from assistant.ingest import ingest
+
+    for folder in corpus:
+        if not folder.exists():
+            raise InputError(f"corpus {folder} does not exist", "corpus")
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
+        services = build(settings.model_copy(update={"store": Path(tmp), "chroma_url": None}))
+        store = services.open_store(create=True)
+        report = ingest(store, services.embedder, list(corpus), chunk_tokens=settings.chunk_tokens,
+                        chunk_overlap=settings.chunk_overlap, on_total=on_total,
+                        on_progress=on_progress)
+        if report.skipped:
+            first = report.skipped[0]
+            raise InputError(
+                f"{len(report.skipped)} corpus file(s) could not be read, first {first.path}: "
+                f"{first.reason}", "corpus")
+        if report.chunks_total == 0:
+            raise InputError(f"no articles found in {', '.join(map(str, corpus))}", "corpus")
+        services.__dict__["store"] = store  # the one just filled; opening it twice is wasteful
+        yield services
+
+
+def write_outputs(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
+    """results.jsonl (one scored question a line) and a self-contained report.html."""
+    from assistant.report import render_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.jsonl"
+    with results_path.open("w", encoding="utf-8") as fh:
+        for r in report.results:
+            fh.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    html_path = out_dir / "report.html"
+    html_path.write_text(
+        render_html(report.summary(), [r.to_dict() for r in report.results],
+                    source=report.source, k=report.k, created=report.created),
+        encoding="utf-8",
+    )
+    return results_path, html_path
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as an aligned plain-text table for the terminal."""
+    lines = [
+        f"questions   {summary['n']} ({summary['n_answerable']} answerable, "
+        f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
+    ]
+    groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "judge"]
+    for group in groups:
+        values = summary.get(group)
+        if not isinstance(values, dict):
+            continue
+        digits = 0 if group == "latency_ms" else 3
+        cells = "  ".join(
+            f"{name} {_cell(v, 1 if name == 'words' else digits)}" for name, v in values.items()
+        )
+        lines.append(f"{group:<11} {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,314 @@
+"""Chunking offsets, incremental and crash-safe re-indexing, bad input, Chroma server mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.articles import read_articles
+from assistant.chunking import chunk_article, split_sentences
+from assistant.ingest import ingest
+
+from .conftest import CORPUS, ROOT, SEED_ID, SEEDS
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def write_article(folder: Path, article_id: str, body: str, date: str = "2026-11-01") -> Path:
+    path = folder / f"{article_id}.md"
+    path.write_text(f"---\nid: {article_id}\ntitle: {article_id} title\ndate: {date}\n---\n{body}",
+                    encoding="utf-8")
+    return path
+
+
+def chroma_ids(services: Any) -> list[str]:
+    return sorted(services.open_store().collection.get(include=[])["ids"])
+
+
+def registry_chunk_ids(services: Any) -> list[str]:
+    return sorted(c[0] for c in services.open_store().registry.ready_chunks())
+
+
+def test_every_chunk_is_the_article_body_at_its_offsets(embedder: Any) -> None:
+    articles, _ = read_articles([SEEDS, CORPUS])
+    for article in articles:
+        chunks = chunk_article(article, embedder.count_tokens, 200, 30)
+        assert chunks, article.id
+        for c in chunks:
+            assert article.body[c.start:c.end] == c.text
+            assert len(embedder.count_tokens(c.text)) <= 256
+            for s in c.sentences:
+                assert c.start <= s.start < s.end <= c.end
+        # Together the chunks cover every sentence of the article.
+        covered = {(s.start, s.end) for c in chunks for s in c.sentences}
+        assert all(any(a <= s.start and s.end <= b for a, b in covered)
+                   for s in split_sentences(article.body)) or len(chunks) > 1
+
+
+def test_long_articles_are_split_into_overlapping_chunks_of_about_200_word_pieces(
+        embedder: Any, tmp_path: Path) -> None:
+    body = " ".join(f"Sentence number {i} tells of the council budget and the harbor bridge."
+                    for i in range(120))
+    write_article(tmp_path, "long", body)
+    (article,), _ = read_articles([tmp_path])
+    chunks = chunk_article(article, embedder.count_tokens, 200, 30)
+    assert len(chunks) >= 6
+    sizes = [len(embedder.count_tokens(c.text)) for c in chunks]
+    assert max(sizes) <= 200 and min(sizes[:-1]) >= 120
+    assert all(b.start < a.end for a, b in zip(chunks, chunks[1:], strict=False))  # overlap
+
+
+def test_sentences_do_not_break_at_abbreviations() -> None:
+    text = "Mr. Smith met Dr. J. Doe in the U.S. capital. They agreed. Talks resume Monday."
+    got = [text[s.start:s.end] for s in split_sentences(text)]
+    assert got == ["Mr. Smith met Dr. J. Doe in the U.S. capital.", "They agreed.",
+                   "Talks resume Monday."]
+
+
+def test_reingest_of_unchanged_articles_embeds_nothing(services_factory: Any,
+                                                       tmp_path: Path) -> None:
+    services = services_factory()
+    store = services.open_store(create=True)
+    first = ingest(store, services.embedder, [SEEDS, CORPUS])
+    assert first.added == 47 and first.chunks_embedded == first.chunks_total > 47
+    before = services.embedder.texts_embedded
+    second = ingest(store, services.embedder, [SEEDS, CORPUS])
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 47)
+    assert second.chunks_embedded == 0
+    assert services.embedder.texts_embedded == before
+    assert chroma_ids(services) == registry_chunk_ids(services)
+
+
+def test_changed_article_replaces_its_chunks_and_removed_one_is_pruned(
+        services_factory: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    write_article(folder, "bridge", "The Harbor Bridge will close for six weeks.")
+    write_article(folder, "strike", "Dockworkers at Port Ellery went on strike on Monday.")
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [folder])
+    old_ids = chroma_ids(services)
+
+    write_article(folder, "bridge", "The Harbor Bridge will now close for eight weeks.")
+    report = ingest(store, services.embedder, [folder])
+    assert (report.updated, report.unchanged, report.chunks_embedded) == (1, 1, 1)
+    new_ids = chroma_ids(services)
+    assert len(new_ids) == len(old_ids) == 2
+    assert [i for i in new_ids if i.startswith("bridge#")] != [
+        i for i in old_ids if i.startswith("bridge#")]
+    hits = services.retriever.search("How long will the bridge close?", 1)
+    assert "eight weeks" in hits[0].text
+
+    (folder / "strike.md").unlink()
+    kept = ingest(store, services.embedder, [folder])  # no --prune: nothing removed
+    assert kept.removed == 0 and len(chroma_ids(services)) == 2
+    pruned = ingest(store, services.embedder, [folder], prune=True)
+    assert pruned.removed == 1
+    assert chroma_ids(services) == registry_chunk_ids(services) == [
+        i for i in new_ids if i.startswith("bridge#")]
+
+
+def test_a_file_that_turns_unreadable_is_not_pruned(services_factory: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    path = write_article(folder, "keep", "The library reopens in March after renovation.")
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [folder])
+    path.write_bytes(b"\xff\xfe broken now")
+    report = ingest(store, services.embedder, [folder], prune=True)
+    assert report.removed == 0 and len(report.skipped) == 1
+    assert services.retriever.search("library renovation", 1)[0].article.id == "keep"
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_interrupted_ingest_is_repaired_by_the_next_run(services_factory: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "WRITE_CHUNKS", 20)
+
+    services = services_factory()
+    store = services.open_store(create=True)
+    real = ingest_module._embed_and_write
+    calls = {"n": 0}
+
+    def crash_on_second_batch(*args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            # Crash after Chroma got the vectors but before the registry commit.
+            store.registry.commit_articles = _raise  # type: ignore[method-assign]
+        return real(*args, **kwargs)
+
+    def _raise(*args: Any, **kwargs: Any) -> None:
+        raise Interrupt()
+
+    ingest_module._embed_and_write = crash_on_second_batch  # type: ignore[assignment]
+    try:
+        with pytest.raises(Interrupt):
+            ingest(store, services.embedder, [CORPUS])
+    finally:
+        ingest_module._embed_and_write = real  # type: ignore[assignment]
+    pending = [i for i, (_, state) in store.registry.states().items() if state != "ready"]
+    assert pending  # the half-written batch is marked, not trusted
+
+    repaired = services_factory()  # a fresh process would open the store like this
+    store2 = repaired.open_store(create=True)
+    report = ingest(store2, repaired.embedder, [CORPUS])
+    assert report.updated == len(pending)
+    assert all(state == "ready" for _, state in store2.registry.states().values())
+    assert chroma_ids(repaired) == registry_chunk_ids(repaired)  # no duplicates, no orphans
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+from assistant.app import build
+from assistant.config import Settings
+from assistant.ingest import ingest
+import assistant.store as store_module
+import assistant.ingest as ingest_module
+
+ingest_module.WRITE_CHUNKS = 20
+
+real = store_module.Registry.commit_articles
+count = {"n": 0}
+def commit_then_die(self, *a, **k):
+    count["n"] += 1
+    if count["n"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # vectors are in Chroma, registry not committed
+    return real(self, *a, **k)
+store_module.Registry.commit_articles = commit_then_die
+services = build(Settings(store=Path(sys.argv[1]), llm="extractive"))
+ingest(services.open_store(create=True), services.embedder, [Path(sys.argv[2])])
+"""
+
+
+def test_kill_9_during_ingest_leaves_nothing_half_indexed(tmp_path: Path, embedder: Any) -> None:
+    store_dir = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(store_dir), str(CORPUS)],
+                          cwd=ROOT, capture_output=True, timeout=240)
+    assert proc.returncode == -signal.SIGKILL
+    result = subprocess.run(
+        [str(VENV_BIN / "assistant"), "ingest", str(CORPUS), "--store", str(store_dir), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["updated"] >= 1 and report["skipped"] == []
+    from .conftest import make_services
+
+    services = make_services(store_dir, embedder)
+    assert chroma_ids(services) == registry_chunk_ids(services)
+    assert services.store.stats().articles == 46
+
+
+def test_cli_ingest_twice_embeds_nothing_the_second_time_and_reports_bad_files(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    shutil.copytree(SEEDS, folder)
+    (folder / "bad.txt").write_bytes(b"\x00\x00binary")
+    (folder / "lines.jsonl").write_text('{"id": "x1", "text": "Fine."}\nnot json\n')
+    cmd = [str(VENV_BIN / "assistant"), "ingest", str(folder), "--store", str(tmp_path / "s"),
+           "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert first.returncode == 3, first.stderr  # 3: done, but some files were skipped
+    report = json.loads(first.stdout)
+    assert set(report) == {"added", "updated", "unchanged", "removed", "skipped",
+                           "chunks_embedded", "chunks_total", "seconds"}
+    assert report["added"] == 2 and report["chunks_embedded"] > 0
+    assert sorted(s["path"].rsplit("/", 1)[1] for s in report["skipped"]) == [
+        "bad.txt", "lines.jsonl:2"]
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert json.loads(second.stdout)["chunks_embedded"] == 0
+
+    human = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "0 chunks embedded" in human.stdout
+    assert "skipped" in human.stderr and "bad.txt" in human.stderr and "Traceback" not in human.stderr
+
+    stats = subprocess.run([str(VENV_BIN / "assistant"), "stats", "--store", str(tmp_path / "s"),
+                            "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    info = json.loads(stats.stdout)
+    assert info["articles"] == 2 and info["chunks"] == report["chunks_total"]
+    assert info["embedding_model"].startswith("all-MiniLM-L6-v2")
+
+
+def test_commands_on_a_missing_store_say_so_in_one_line(tmp_path: Path) -> None:
+    for args in (["stats"], ["search", "bridge"], ["ask", "Who won?"]):
+        result = subprocess.run([str(VENV_BIN / "assistant"), *args, "--store",
+                                 str(tmp_path / "none")], capture_output=True, text=True,
+                                timeout=60, cwd=ROOT)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "assistant ingest" in result.stderr
+
+
+def test_seed_question_finds_the_seed_article_first_among_many(news_services: Any) -> None:
+    hits = news_services.retriever.search("Who did Trump invite to the White House?", 5)
+    assert hits[0].article.id == SEED_ID
+    assert hits[0].dense_score is not None and hits[0].keyword_score is not None
+    assert "Netanyahu" in hits[0].text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path) -> Any:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "chroma"), "run", "--path", str(tmp_path / "chroma-server"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("chroma run did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_ingest_and_search_against_a_chroma_server(services_factory: Any,
+                                                   chroma_server: str, tmp_path: Path) -> None:
+    services = services_factory(chroma_url=chroma_server)
+    store = services.open_store(create=True)
+    assert store.chroma_label == chroma_server
+    report = ingest(store, services.embedder, [SEEDS, CORPUS])
+    assert report.added == 47
+    assert store.collection.count() == report.chunks_total
+    assert not (tmp_path / "store" / "chroma").exists()  # vectors live on the server
+    hits = services.retriever.search("Who did Trump invite to the White House?", 3)
+    assert hits[0].article.id == SEED_ID
+    again = ingest(store, services.embedder, [SEEDS, CORPUS])
+    assert again.chunks_embedded == 0
+
+
+def test_unreachable_chroma_server_is_a_clear_error(services_factory: Any) -> None:
+    from assistant.errors import StoreError
+
+    services = services_factory(chroma_url=f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(StoreError, match="cannot reach the Chroma server"):
+        services.open_store(create=True)
