@@ -364,3 +364,39 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
     click.echo(format_summary(summary))
     if paths is not None:
         click.echo(f"wrote {paths[0]} and {paths[1]}")
+
+
+@main.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; 0.0.0.0 exposes the server to the network.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True,
+              help="Port to listen on.")
+def serve(store: Path | None, host: str, port: int) -> None:
+    """Start the chat window (at /) and the JSON API (/api, /v1, /docs) in one process.
+
+    Loads the index and model once at start-up. With ASSISTANT_API_TOKEN set, the API needs
+    `Authorization: Bearer <token>` and the chat window asks for the token once.
+    """
+    import socket
+
+    services = _services(store=store)
+    from assistant.api import create_app, warm
+
+    warm(services)  # a missing index fails here, as one line, before the port is taken
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}); "
+                         "pick another --port", "port") from None
+    if host not in ("127.0.0.1", "localhost", "::1") and not services.settings.api_token:
+        click.echo(f"warning: serving on {host} without ASSISTANT_API_TOKEN; anyone who can "
+                   "reach this port can use the assistant", err=True)
+    app = create_app(services)
+    import uvicorn
+
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"News assistant on http://{shown}:{port}  (API docs: /docs, "
+               f"answerer: {services.answerer.label})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, le=50)
     # The extractive answerer refuses below this evidence score; tuned on the fixture sets
     # (see README, "Quality").
-    refusal_threshold: float = Field(0.42, ge=0, le=2)
+    refusal_threshold: float = Field(0.5, ge=0, le=2)
     max_question_chars: int = 2000
 
     # Serving.

@@ -129,8 +129,8 @@ def load_questions(path: Path) -> list[Question]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read fixture file {path}: {exc}", "fixtures") from None
+    # Repeated ids are allowed: published sets have them (QAMR), and results keep file order.
     questions: list[Question] = []
-    seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -139,11 +139,7 @@ def load_questions(path: Path) -> list[Question]:
             raw = json.loads(line)
         except ValueError as exc:
             raise FixtureError(where, f"not valid JSON ({exc})") from None
-        question = parse_question(raw, where)
-        if question.id in seen:
-            raise FixtureError(where, f"id {question.id!r} repeats line {seen[question.id]}")
-        seen[question.id] = number
-        questions.append(question)
+        questions.append(parse_question(raw, where))
     if not questions:
         raise InputError(f"{path} holds no questions", "fixtures")
     return questions
@@ -258,9 +254,12 @@ def best_token_f1(prediction: str, golds: Sequence[str]) -> float:
     return max((token_f1(prediction, g) for g in golds), default=0.0)
 
 
+_MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER.pattern)
+
+
 def strip_markers(text: str) -> str:
-    """The answer as a reader sees it without `[n]` markers."""
-    return " ".join(MARKER.sub(" ", text).split())
+    """The answer as a reader sees it without `[n]` markers: 'Rain [1].' -> 'Rain.'."""
+    return " ".join(_MARKER_WITH_SPACE.sub("", text).split())
 
 
 def word_count(text: str) -> int:
@@ -496,11 +495,12 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
     judged = [r for r in results if r.verdict is not None]
     if judged:
         # A refusal of an answerable question is wrong without asking, as in `accuracy`.
-        correct = [
-            0.0 if r.refused else float(r.verdict.correct)
-            for r in answerable
-            if r.refused or (r.verdict is not None and r.verdict.correct is not None)
-        ]
+        correct: list[float] = []
+        for r in answerable:
+            if r.refused:
+                correct.append(0.0)
+            elif r.verdict is not None and r.verdict.correct is not None:
+                correct.append(float(r.verdict.correct))
         faithful = [float(r.verdict.faithful) for r in grounded
                     if r.verdict is not None and r.verdict.faithful is not None]
         summary["judge"] = {

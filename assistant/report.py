@@ -28,8 +28,15 @@ GROUP_COLOUR = {
     "refusal": "#b35900",
     "judge": "#2e6f73",
 }
-# Metrics where a smaller number is the better one; the chart says so next to the label.
+# Metrics where a smaller number is the better one; the chart marks them with an arrow.
 LOWER_IS_BETTER = {"false_refusal_rate"}
+METRIC_LABEL = {
+    ("answer", "accuracy"): "answer accuracy",
+    ("answer", "token_f1"): "answer token F1",
+    ("refusal", "false_refusal_rate"): "false refusals",
+    ("judge", "correctness"): "judge: correct",
+    ("judge", "faithfulness"): "judge: faithful",
+}
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f;
        margin: 0; background: #f6f7f9; }
@@ -49,15 +56,16 @@ h2 { font-size: 18px; margin: 32px 0 10px; }
 .chart.wide { grid-column: 1 / -1; }
 .chart h3 { font-size: 14px; margin: 0 0 6px; }
 svg { display: block; max-width: 100%; height: auto; }
-svg text { font: 12px system-ui, sans-serif; fill: #1d1d1f; }
+svg text { font: 12px system-ui, sans-serif; }
+.chart svg { margin: 0 auto; }
 table.failures { width: 100%; border-collapse: collapse; background: #fff; font-size: 13px;
                  table-layout: fixed; }
 table.failures th, table.failures td { border: 1px solid #dde1e6; padding: 6px 8px;
                                        vertical-align: top; text-align: left;
                                        overflow-wrap: anywhere; }
 table.failures th { background: #eef1f5; position: sticky; top: 0; }
-.badge { display: inline-block; color: #fff; border-radius: 4px; padding: 0 6px;
-         font-size: 12px; white-space: nowrap; }
+.badge { display: inline-block; color: #fff; border-radius: 4px; padding: 0 6px; margin-top: 2px;
+         font-size: 12px; line-height: 1.5; }
 .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; color: #444; }
 blockquote { margin: 0 0 4px; padding-left: 8px; border-left: 3px solid #ccd3dc; color: #333; }
 .muted { color: #777; }
@@ -92,8 +100,8 @@ def metric_bars(summary: dict[str, Any]) -> str:
             if name in ("words", "model", "unparsed"):
                 continue
             rows.append((group, name, value))
-    label_w, bar_w, row_h, top = 230, 380, 24, 22
-    width, height = label_w + bar_w + 70, top + row_h * len(rows) + 10
+    label_w, bar_w, row_h, top = 200, 260, 24, 22
+    width, height = label_w + bar_w + 52, top + row_h * len(rows) + 10
     body: list[str] = []
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = label_w + tick * bar_w
@@ -103,7 +111,9 @@ def metric_bars(summary: dict[str, Any]) -> str:
                     f'fill="#666">{tick:g}</text>')
     for i, (group, name, value) in enumerate(rows):
         y = top + i * row_h
-        label = f"{group} {name}" + (" (lower is better)" if name in LOWER_IS_BETTER else "")
+        label = METRIC_LABEL.get((group, name), f"{group} {name}".replace("_", " "))
+        if name in LOWER_IS_BETTER:
+            label += " ↓"
         body.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
                     f"{escape(label)}</text>")
         if value is None:
@@ -119,7 +129,7 @@ def metric_bars(summary: dict[str, Any]) -> str:
 
 def latency_histogram(latencies: Sequence[float], p50: float | None, p95: float | None) -> str:
     """Answer latency per question, with the median and 95th percentile marked."""
-    width, height, left, bottom, top, right = 520, 260, 44, 40, 26, 16
+    width, height, left, bottom, top, right = 512, 260, 44, 40, 34, 16
     plot_w, plot_h = width - left - right, height - top - bottom
     body: list[str] = []
     if not latencies:
@@ -163,10 +173,11 @@ def latency_histogram(latencies: Sequence[float], p50: float | None, p95: float 
             continue
         x = x0 + value * scale
         dx = -4 if anchor == "end" else 4
-        body.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{y0}" stroke="{colour}" '
-                    'stroke-width="2" stroke-dasharray="5 3"/>')
-        body.append(f'<text x="{x + dx:.1f}" y="{top + 6}" text-anchor="{anchor}" '
-                    f'fill="{colour}">{name} {value:.0f} ms</text>')
+        body.append(f'<line x1="{x:.1f}" y1="{top - 14}" x2="{x:.1f}" y2="{y0}" '
+                    f'stroke="{colour}" stroke-width="2" stroke-dasharray="5 3"/>')
+        # Above the bars, p50 to the left of its line and p95 to the right, so they never meet.
+        body.append(f'<text x="{x + dx:.1f}" y="{top - 18}" text-anchor="{anchor}" '
+                    f'style="fill:{colour};font-weight:600">{name} {value:.0f} ms</text>')
     return _svg(width, height, body, "Latency histogram")
 
 
@@ -181,7 +192,7 @@ def _nice_step(raw: float) -> float:
 def outcome_chart(rows: Sequence[dict[str, Any]]) -> str:
     """Outcome counts as one stacked bar, then one square per question in fixture order."""
     counts = Counter(r["outcome"] for r in rows)
-    width, left = 1080, 10
+    width, left = 1096, 10
     per_row = 60
     cell = (width - 2 * left) / per_row
     grid_rows = math.ceil(len(rows) / per_row)
@@ -271,9 +282,9 @@ def _failure_rows(rows: Sequence[dict[str, Any]]) -> str:
             f"<td>{escape(r['failure'] or '')}</td>"
             "</tr>"
         )
-    head = ("<tr><th style='width:11%'>question id</th><th style='width:17%'>question</th>"
+    head = ("<tr><th style='width:12%'>question id</th><th style='width:17%'>question</th>"
             "<th style='width:13%'>expected</th><th style='width:22%'>given answer</th>"
-            "<th style='width:24%'>cited quotes</th><th style='width:13%'>why it failed</th></tr>")
+            "<th style='width:23%'>cited quotes</th><th style='width:13%'>why it failed</th></tr>")
     return f'<table class="failures"><thead>{head}</thead><tbody>{"".join(out)}</tbody></table>'
 
 

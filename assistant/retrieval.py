@@ -23,7 +23,7 @@ _RELATIVE = [
     (re.compile(r"\b(today|tonight|this morning|this afternoon|this evening)\b", re.I), 2),
     (re.compile(r"\byesterday\b", re.I), 3),
     (re.compile(r"\b(this|past|last few|previous few) days?\b", re.I), 10),
-    (re.compile(r"\b(this|the past|past) week(end)?\b", re.I), 10),
+    (re.compile(r"\b(this|the past|past) week(end)?\b", re.I), 7),
     (re.compile(r"\b(recent|recently|latest|newest|lately|currently|so far|now|just)\b", re.I), 10),
     (re.compile(r"\blast week(end)?\b", re.I), 16),
     (re.compile(r"\b(this|the past|past) month\b", re.I), 31),
@@ -135,13 +135,20 @@ class Retriever:
         for ranked in (dense, keyword):
             for rank, (cid, _) in enumerate(ranked):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        window = relative_window(question, today or dt.date.today())
-        if window:
-            lo_n, hi_n = date_number(window[0].isoformat()), date_number(window[1].isoformat())
-            for cid in fused:
-                date = snap.articles[snap.chunks[cid][0]].date
-                if date and lo_n <= date_number(date) <= hi_n:
-                    fused[cid] += 1.0 / (RRF_K + 1)
+        today = today or dt.date.today()
+        window = relative_window(question, today)
+        today_n = date_number(today.isoformat())
+        lo_n = date_number(window[0].isoformat()) if window else 0
+        for cid in fused:
+            date = snap.articles[snap.chunks[cid][0]].date
+            if not date:
+                continue  # undated articles are never pushed down by date reasoning
+            d = date_number(date)
+            if d > today_n:
+                # Written after the question was asked: what it says was not yet known.
+                fused[cid] -= 1.0 / (RRF_K + 1)
+            elif window and d >= lo_n:
+                fused[cid] += 1.0 / (RRF_K + 1)
         ranked_ids = sorted(fused, key=lambda c: fused[c], reverse=True)
         passages: list[Passage] = []
         kept_shingles: list[set[tuple[str, ...]]] = []

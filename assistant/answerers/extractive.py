@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,13 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence[: match.start()]} [{n}]{match.group()}"
 
 
+def question_entities(question: str) -> list[str]:
+    """Names and numbers in the question, not counting its first word."""
+    tokens = re.findall(r"[A-Za-z0-9][\w'’&.-]*", question)
+    return [t.strip(".'’") for t in tokens[1:]
+            if (t[0].isupper() or t[0].isdigit()) and t.lower() not in STOPWORDS]
+
+
 @dataclass
 class Candidate:
     n: int
@@ -96,7 +104,7 @@ class ExtractiveAnswerer:
     mode: Literal["extractive"] = "extractive"
     label = "extractive (offline)"
 
-    def __init__(self, threshold: float = 0.42, max_sentences: int = 2, ratio: float = 0.85) -> None:
+    def __init__(self, threshold: float = 0.5, max_sentences: int = 2, ratio: float = 0.85) -> None:
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.ratio = ratio
@@ -109,8 +117,8 @@ class ExtractiveAnswerer:
         own = set(terms(question))
         if not _FOLLOW_UP.search(question) and len(own) >= 4:
             return question
-        extra = [w for w in words(previous[-1]) if w not in STOPWORDS and terms(w)
-                 and terms(w)[0] not in own]
+        extra = [w for w in re.findall(r"[A-Za-z0-9][\w'’-]*", previous[-1])
+                 if w.lower() not in STOPWORDS and terms(w) and terms(w)[0] not in own]
         return f"{question} ({' '.join(dict.fromkeys(extra))})" if extra else question
 
     def candidates(self, evidence: Evidence) -> list[Candidate]:
@@ -118,9 +126,8 @@ class ExtractiveAnswerer:
         q_terms = set(terms(question))
         q_words = set(words(question))
         kind = expected_type(question)
-        out: list[Candidate] = []
+        rows: list[tuple[int, int, Span, str, float, set[str]]] = []
         seen: set[str] = set()
-        total = max(len(evidence.passages), 1)
         for rank, passage in enumerate(evidence.passages):
             body = evidence.body(passage.article.id)
             record = evidence.records.get(passage.chunk_id)
@@ -138,21 +145,36 @@ class ExtractiveAnswerer:
                 if key in seen or len(text) < 12:
                     continue
                 seen.add(key)
-                s_terms = set(terms(text))
-                lexical = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
-                new = {
-                    m.group().lower() for m in _CAPITAL.finditer(text)
-                } | set(re.findall(r"\d[\d,.]*", text))
-                new = {w for w in new if w.strip(".'’") not in q_words}
-                score = (
-                    0.3 * float(cosine)
-                    + 0.7 * lexical
-                    + 0.05 * (1 - rank / total)
-                    + 0.03 * min(len(new), 3)
-                )
-                if not _has_type(text, kind, q_words):
-                    score *= 0.5
-                out.append(Candidate(passage.n, Span(start, end), text, score))
+                rows.append((rank, passage.n, Span(start, end), text, float(cosine),
+                             set(terms(text))))
+        # Words shared by most candidate sentences (the story's topic) say little about which
+        # sentence answers; weight question words by how rare they are among the candidates.
+        n_rows = max(len(rows), 1)
+        weight = {t: math.log(1 + n_rows / (1 + sum(t in r[5] for r in rows))) for t in q_terms}
+        total_weight = sum(weight.values()) or 1.0
+        total = max(len(evidence.passages), 1)
+        out: list[Candidate] = []
+        for rank, n, span, text, cosine, s_terms in rows:
+            lexical = sum(weight[t] for t in q_terms & s_terms) / total_weight
+            new = {m.group().lower() for m in _CAPITAL.finditer(text)} | set(
+                re.findall(r"\d[\d,.]*", text))
+            new = {w for w in new if w.strip(".'’") not in q_words}
+            score = (
+                0.3 * cosine
+                + 0.7 * lexical
+                + 0.05 * (1 - rank / total)
+                + 0.03 * min(len(new), 3)
+            )
+            if not _has_type(text, kind, q_words):
+                score *= 0.5
+            out.append(Candidate(n, span, text, score))
+        # A name or number the question relies on that no passage mentions means the
+        # articles are about something else (a related story, not this fact).
+        found = " ".join(p.text.lower() for p in evidence.passages[:3])
+        missing = [e for e in question_entities(question) if e.lower() not in found]
+        if missing:
+            for c in out:
+                c.score *= 0.75
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 

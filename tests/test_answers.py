@@ -1,0 +1,156 @@
+"""The offline answerer: grounded answers whose quotes are the article text, honest refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.errors import InputError
+from assistant.types import Turn
+
+from .conftest import FIXTURES, ROOT, SEED_ID, SEEDS
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def load_questions(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line]
+
+
+def body_of(services: Any, article_id: str) -> str:
+    body = services.store.registry.body(article_id)
+    assert body is not None
+    return str(body)
+
+
+def test_netanyahu_question_is_answered_with_a_verbatim_quote(news_services: Any) -> None:
+    answer = news_services.asker.ask("Who did Trump invite to the White House?")
+    assert answer.grounded and answer.mode == "extractive"
+    assert "Netanyahu" in answer.answer and "[1]" in answer.answer
+    assert answer.citations[0].article_id == SEED_ID
+    for c in answer.citations:
+        assert body_of(news_services, c.article_id)[c.start:c.end] == c.quote
+    assert "Netanyahu" in answer.citations[0].quote
+    assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
+
+
+def test_world_cup_question_is_refused(news_services: Any) -> None:
+    answer = news_services.asker.ask("Who won the 2022 World Cup?")
+    assert not answer.grounded
+    assert "don't say" in answer.answer
+    assert answer.citations == [] and answer.passages  # nearest passages are still offered
+
+
+def test_seed_questions_get_grounded_answers_quoting_the_evidence(news_services: Any) -> None:
+    questions = [q for q in load_questions("seed_questions.jsonl") if q["type"] == "answerable"]
+    right = 0
+    for q in questions:
+        answer = news_services.asker.ask(q["question"])
+        for c in answer.citations:
+            assert body_of(news_services, c.article_id)[c.start:c.end] == c.quote
+        quoted = " ".join(c.quote for c in answer.citations)
+        if answer.grounded and any(a.lower() in answer.answer.lower() for a in q["answers"]) \
+                and any(e in quoted or quoted in e for e in q["evidence"]):
+            right += 1
+    assert right / len(questions) >= 0.85, f"{right}/{len(questions)}"
+
+
+def test_most_unanswerable_seed_questions_are_refused(news_services: Any) -> None:
+    questions = [q for q in load_questions("seed_questions.jsonl") if q["type"] == "unanswerable"]
+    refused = sum(not news_services.asker.ask(q["question"]).grounded for q in questions)
+    assert refused / len(questions) >= 0.6, f"{refused}/{len(questions)}"
+
+
+def test_reprinted_wire_story_appears_once_in_the_passages(news_services: Any) -> None:
+    passages = news_services.retriever.search("Port Ellery dockworkers strike automation", 8)
+    wire = [p for p in passages if "port-ellery-strike" in p.article.id]
+    assert len(wire) >= 1
+    # Both copies' opening chunks match the query; only one of them may be shown.
+    openings = [p for p in wire if p.start == 0]
+    assert len(openings) == 1
+    tails = [" ".join(p.text.split()[-30:]) for p in wire]
+    assert len(tails) == len(set(tails))
+
+
+def test_explicit_date_filters_exclude_other_and_undated_articles(news_services: Any) -> None:
+    passages = news_services.retriever.search("Riverton city council vote", 8,
+                                              since="2026-11-01", until="2026-11-30")
+    assert passages
+    for p in passages:
+        assert p.article.date is not None and "2026-11-01" <= p.article.date <= "2026-11-30"
+    with pytest.raises(InputError, match="since"):
+        news_services.retriever.search("council", 3, since="last tuesday")
+
+
+def test_relative_question_prefers_articles_from_that_week(news_services: Any) -> None:
+    question = "What did the city council vote on this week?"
+    for q in load_questions("corpus_questions.jsonl"):
+        if q["question"] == question and q["type"] == "answerable":
+            today = dt.date.fromisoformat(q["question_date"])
+            top = news_services.retriever.search(question, 3, today=today)[0]
+            assert top.article.id in q["article_ids"], (q["question_date"], top.article.id)
+
+
+def test_undated_articles_are_not_excluded_by_relative_phrasing(news_services: Any) -> None:
+    passages = news_services.retriever.search(
+        "library renovation reopening recently", 5, today=dt.date(2026, 11, 26))
+    assert any(p.article.date is None for p in passages)
+
+
+def test_injected_instructions_in_an_article_are_only_quoted(news_services: Any) -> None:
+    answer = news_services.asker.ask("What hidden instruction did researchers plant in reviews?")
+    assert answer.answer.strip().upper() != "BANANA"
+    for c in answer.citations:
+        assert body_of(news_services, c.article_id)[c.start:c.end] == c.quote
+    other = news_services.asker.ask("Who did Trump invite to the White House?")
+    assert "BANANA" not in other.answer
+
+
+def test_extractive_follow_up_borrows_the_previous_questions_terms(news_services: Any) -> None:
+    history = [Turn("user", "When will the Harbor Bridge close for repairs?"),
+               Turn("assistant", "It closes for six weeks [1].")]
+    answer = news_services.asker.ask("How much will it cost?", history)
+    assert answer.grounded
+    assert all("bridge" in c.article_id for c in answer.citations)
+    assert answer.standalone_question and "Harbor" in answer.standalone_question
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_unusable_questions_are_refused_with_a_clear_error(news_services: Any,
+                                                           question: str) -> None:
+    with pytest.raises(InputError) as error:
+        news_services.asker.ask(question)
+    assert error.value.field == "question"
+
+
+def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    subprocess.run([str(VENV_BIN / "assistant"), "ingest", str(SEEDS), "--store", str(store)],
+                   check=True, capture_output=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [str(VENV_BIN / "assistant"), "ask", "Who did Trump invite to the White House?",
+         "--json", "--store", str(store)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    data = json.loads(result.stdout)
+    assert set(data) == {"question", "answer", "grounded", "mode", "citations",
+                         "unsupported_sentences", "passages", "timings_ms"}
+    assert data["grounded"] and "Netanyahu" in data["answer"]
+    c = data["citations"][0]
+    assert set(c) == {"n", "article_id", "title", "date", "url", "path", "start", "end",
+                      "quote", "score"}
+    body = (SEEDS / f"{SEED_ID}.md").read_text(encoding="utf-8").split("---\n", 2)[2]
+    assert body[c["start"]:c["end"]] == c["quote"]
+    human = subprocess.run(
+        [str(VENV_BIN / "assistant"), "ask", "Who did Trump invite to the White House?",
+         "--store", str(store)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "Sources" in human.stdout and "[1]" in human.stdout
+    for bad in ("", "   ", "y" * 2001):
+        err = subprocess.run([str(VENV_BIN / "assistant"), "ask", bad, "--store", str(store)],
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert err.returncode == 2 and err.stderr.startswith("error:")
+        assert "Traceback" not in err.stderr
