@@ -20,7 +20,7 @@ from assistant.errors import InputError
 from assistant.keyword import terms
 from assistant.retrieval import Retriever
 from assistant.store import Store
-from assistant.types import Answer, Citation, Passage, Turn
+from assistant.types import Answer, Citation, Passage, Span, Turn
 
 MAX_QUESTION_CHARS = 2000
 
@@ -139,7 +139,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
     )
 
 
-def _spans_for_claim(claim: str, spans: list, body: str) -> list:  # type: ignore[type-arg]
+def _spans_for_claim(claim: str, spans: list[Span], body: str) -> list[Span]:
     """Of the spans a marker stands for, the ones this claim quotes (all, if none match)."""
     if len(spans) <= 1:
         return spans

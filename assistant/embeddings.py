@@ -108,7 +108,7 @@ class OnnxEmbedder:
         self.texts_embedded = 0
 
     def count_tokens(self, text: str) -> Sequence[int]:
-        return self._counter.encode(text, add_special_tokens=False).ids  # type: ignore[no-any-return]
+        return self._counter.encode(text, add_special_tokens=False).ids
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors, _ = self.embed_with_spans(texts, [() for _ in texts])
@@ -225,7 +225,7 @@ class OnnxTokenCounter:
         self._tokenizer.no_truncation()
 
     def __call__(self, text: str) -> Sequence[int]:
-        return self._tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[no-any-return]
+        return self._tokenizer.encode(text, add_special_tokens=False).ids
 
 
 def build_embedder(settings: Settings) -> Embedder:

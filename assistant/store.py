@@ -9,6 +9,7 @@ ingest redoes anything still `pending`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -245,7 +246,7 @@ class Registry:
         for r in rows:
             spans = [tuple(s) for s in json.loads(r[4])]
             vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
-            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))  # type: ignore[arg-type]
+            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
         return out
 
 
@@ -316,10 +317,10 @@ class Store:
     ) -> None:
         # Records are written through llama-index's Chroma integration so the collection is a
         # regular llama-index vector store (any llama-index retriever can read it).
-        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+        from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        nodes = []
+        nodes: list[BaseNode] = []
         for a in articles:
             for c in chunks[a.id]:
                 node = TextNode(
@@ -378,7 +379,7 @@ class Store:
             raise StoreError(f"Chroma query failed: {exc}") from exc
         return [
             (cid, 1.0 - float(d))
-            for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)  # type: ignore[index]
+            for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
     def keyword_index(self) -> KeywordIndex:
@@ -430,10 +431,8 @@ class Store:
         """Delete everything (for --rebuild)."""
         ids = list(self.registry.states())
         name = self.collection.name
-        try:
+        with contextlib.suppress(Exception):
             self._client.delete_collection(name)
-        except Exception:  # noqa: BLE001 - a missing collection is already reset
-            pass
         self.collection = self._client.get_or_create_collection(
             name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
@@ -443,7 +442,9 @@ class Store:
         self._keyword = None
 
 
-def open_chroma(root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None) -> tuple[Any, str]:
+def open_chroma(
+    root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None
+) -> tuple[Any, str]:
     """A Chroma client: on-disk under `root/chroma`, or the server at `chroma_url`."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings

@@ -33,10 +33,8 @@ def _is_loopback(address: Any) -> bool:
         return True  # unix sockets
     else:
         return False
-    if host in ("localhost", ""):
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host in ("localhost", "") or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

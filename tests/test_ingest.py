@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -65,7 +66,7 @@ def test_long_articles_are_split_into_overlapping_chunks_of_about_200_word_piece
     assert len(chunks) >= 6
     sizes = [len(embedder.count_tokens(c.text)) for c in chunks]
     assert max(sizes) <= 200 and min(sizes[:-1]) >= 120
-    assert all(b.start < a.end for a, b in zip(chunks, chunks[1:], strict=False))  # overlap
+    assert all(b.start < a.end for a, b in itertools.pairwise(chunks))  # overlap
 
 
 def test_sentences_do_not_break_at_abbreviations() -> None:

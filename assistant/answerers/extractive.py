@@ -101,7 +101,7 @@ class ExtractiveAnswerer:
     Below `threshold` the evidence is too weak and it says the articles don't say.
     """
 
-    mode: Literal["extractive"] = "extractive"
+    mode: Literal["extractive", "llm"] = "extractive"
     label = "extractive (offline)"
 
     def __init__(self, threshold: float = 0.5, max_sentences: int = 2, ratio: float = 0.85) -> None:

@@ -28,7 +28,7 @@ def looks_like_refusal(text: str) -> bool:
 class LLMAnswerer:
     """Asks the model for an answer with `[n]` markers; citations are verified afterwards."""
 
-    mode: Literal["llm"] = "llm"
+    mode: Literal["extractive", "llm"] = "llm"
 
     def __init__(self, client: Any, model: str, prompts: PromptLibrary, *,
                  temperature: float = 0.0, base_url: str = "") -> None:
