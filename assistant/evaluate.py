@@ -27,6 +27,7 @@ from assistant.errors import ConfigError, InputError, LLMError
 if TYPE_CHECKING:
     from assistant.answering import Asker
     from assistant.app import Services
+    from assistant.embeddings import Embedder
     from assistant.prompts import PromptLibrary
     from assistant.types import Answer, Citation
 
@@ -372,6 +373,12 @@ class QuestionResult:
                 for c, v, p in zip(self.answer.citations, self.citation_valid,
                                    self.citation_precise, strict=True)
             ],
+            # Without their text: enough to find them again, small enough for 1,000 questions.
+            "passages": [
+                {"n": p.n, "article_id": p.article.id, "start": p.start, "end": p.end,
+                 "score": round(p.score, 6)}
+                for p in self.answer.passages
+            ],
             "retrieved_article_ids": self.retrieved,
             "scores": {
                 **{f"hit@{k}": bool(rank and rank <= k) for k in HIT_AT},
@@ -669,11 +676,13 @@ def corpus_services(
     corpus: Sequence[Path],
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    embedder: Embedder | None = None,
 ) -> Iterator[Services]:
     """Services over a throw-away store holding only `corpus`, so fixtures bring their articles.
 
     The store is an embedded Chroma in a temporary folder even when the user's settings point at
-    a Chroma server: evaluating must never touch the user's index.
+    a Chroma server: evaluating must never touch the user's index. Pass an `embedder` to reuse
+    a loaded model across runs (a tuning loop, tests).
     """
     from assistant.app import build
     from assistant.ingest import ingest
@@ -682,7 +691,9 @@ def corpus_services(
         if not folder.exists():
             raise InputError(f"corpus {folder} does not exist", "corpus")
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
-        services = build(settings.model_copy(update={"store": Path(tmp), "chroma_url": None}))
+        parts = {"embedder": embedder} if embedder is not None else {}
+        services = build(settings.model_copy(update={"store": Path(tmp), "chroma_url": None}),
+                         **parts)
         store = services.open_store(create=True)
         report = ingest(store, services.embedder, list(corpus), chunk_tokens=settings.chunk_tokens,
                         chunk_overlap=settings.chunk_overlap, on_total=on_total,

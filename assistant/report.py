@@ -69,6 +69,8 @@ table.failures th { background: #eef1f5; position: sticky; top: 0; }
 .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; color: #444; }
 blockquote { margin: 0 0 4px; padding-left: 8px; border-left: 3px solid #ccd3dc; color: #333; }
 .muted { color: #777; }
+details { margin: 0 0 14px; }
+summary { cursor: pointer; font-weight: 600; margin: 0 0 6px; }
 .note { color: #555; font-size: 13px; }
 @media (max-width: 800px) { .charts { grid-template-columns: 1fr; } }
 """
@@ -135,13 +137,18 @@ def latency_histogram(latencies: Sequence[float], p50: float | None, p95: float 
     if not latencies:
         body.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text>')
         return _svg(width, height, body, "Latency histogram")
+    # A few slow outliers (a cold cache, a busy machine) would squeeze everything else into one
+    # bar, so the axis stops at three times the p95 and the last bar collects the rest.
     hi = max(latencies) or 1.0
+    if p95:
+        hi = min(hi, 3 * p95)
     bins = max(5, min(30, int(math.sqrt(len(latencies))) + 1))
     step = _nice_step(hi / bins)
     bins = max(1, math.ceil(hi / step + 1e-9))
     if hi >= bins * step:
         bins += 1
     counts = Counter(min(int(v // step), bins - 1) for v in latencies)
+    overflow = sum(v >= bins * step for v in latencies)
     peak = max(counts.values())
     bar_w = plot_w / bins
     x0, y0 = left, top + plot_h
@@ -164,8 +171,11 @@ def latency_histogram(latencies: Sequence[float], p50: float | None, p95: float 
         x = x0 + j * bar_w
         body.append(f'<text x="{x:.1f}" y="{y0 + 16}" text-anchor="middle" fill="#666">'
                     f"{j * step:g}</text>")
+    axis_label = "milliseconds per question"
+    if overflow:
+        axis_label += f" (last bar includes {overflow} slower than {bins * step:g} ms)"
     body.append(f'<text x="{x0 + plot_w / 2}" y="{height - 6}" text-anchor="middle" '
-                'fill="#444">milliseconds per question</text>')
+                f'fill="#444">{escape(axis_label)}</text>')
     scale = plot_w / (bins * step)
     for name, value, colour, anchor in (("p50", p50, "#1b7f3b", "end"),
                                         ("p95", p95, "#c0001a", "start")):
@@ -255,37 +265,44 @@ def _summary_cards(summary: dict[str, Any]) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _failure_rows(rows: Sequence[dict[str, Any]]) -> str:
-    order = {name: i for i, name in enumerate(OUTCOME_STYLE)}
-    failed = sorted((r for r in rows if r["outcome"] != "correct"),
-                    key=lambda r: (order.get(r["outcome"], 99), r["id"]))
-    if not failed:
-        return '<p class="muted">No failures.</p>'
-    out = []
-    for r in failed:
-        colour, label = OUTCOME_STYLE.get(r["outcome"], ("#999", r["outcome"]))
-        expected = "; ".join(r["answers"]) or "(not in the articles)"
-        quotes = "".join(
-            f"<blockquote>[{c['n']}] {escape(' '.join(c['quote'].split()))}"
-            f' <span class="id">{escape(c["article_id"])}</span></blockquote>'
-            for c in r["citations"]
-        ) or '<span class="muted">none</span>'
-        out.append(
-            "<tr>"
-            f'<td><span class="id">{escape(r["id"])}</span><br>'
-            f'<span class="badge" style="background:{colour}">{escape(label)}</span></td>'
-            f"<td>{escape(r['question'])}</td>"
-            f"<td>{escape(expected)}<br>"
-            f'<span class="id">{escape(", ".join(r["article_ids"]) or "–")}</span></td>'
-            f"<td>{escape(r['answer'])}</td>"
-            f"<td>{quotes}</td>"
-            f"<td>{escape(r['failure'] or '')}</td>"
-            "</tr>"
-        )
+def _failure_row(r: dict[str, Any]) -> str:
+    expected = "; ".join(r["answers"]) or "(not in the articles)"
+    quotes = "".join(
+        f"<blockquote>[{c['n']}] {escape(' '.join(c['quote'].split()))}"
+        f' <span class="id">{escape(c["article_id"])}</span></blockquote>'
+        for c in r["citations"]
+    ) or '<span class="muted">none</span>'
+    return (
+        "<tr>"
+        f'<td><span class="id">{escape(r["id"])}</span></td>'
+        f"<td>{escape(r['question'])}</td>"
+        f"<td>{escape(expected)}<br>"
+        f'<span class="id">{escape(", ".join(r["article_ids"]) or "–")}</span></td>'
+        f"<td>{escape(r['answer'])}</td>"
+        f"<td>{quotes}</td>"
+        f"<td>{escape(r['failure'] or '')}</td>"
+        "</tr>"
+    )
+
+
+def _failure_tables(rows: Sequence[dict[str, Any]]) -> str:
+    """One collapsible table per kind of failure, so a long run stays easy to skim."""
     head = ("<tr><th style='width:12%'>question id</th><th style='width:17%'>question</th>"
             "<th style='width:13%'>expected</th><th style='width:22%'>given answer</th>"
             "<th style='width:23%'>cited quotes</th><th style='width:13%'>why it failed</th></tr>")
-    return f'<table class="failures"><thead>{head}</thead><tbody>{"".join(out)}</tbody></table>'
+    sections = []
+    for outcome, (colour, label) in OUTCOME_STYLE.items():
+        failed = [r for r in rows if r["outcome"] == outcome and outcome != "correct"]
+        if not failed:
+            continue
+        body = "".join(_failure_row(r) for r in sorted(failed, key=lambda r: r["id"]))
+        sections.append(
+            f'<details open><summary><span class="badge" style="background:{colour}">'
+            f"{escape(label)}</span> {len(failed)}</summary>"
+            f'<table class="failures"><thead>{head}</thead><tbody>{body}</tbody></table>'
+            "</details>"
+        )
+    return "".join(sections) or '<p class="muted">No failures.</p>'
 
 
 def render_html(summary: dict[str, Any], rows: Sequence[dict[str, Any]], *, source: str = "",
@@ -327,7 +344,7 @@ nothing to count.</p>
 <div class="chart wide"><h3>Outcome per question</h3>{outcome_chart(rows)}</div>
 </div>
 <h2>Failures ({n_failed} of {len(rows)})</h2>
-{_failure_rows(rows)}
+{_failure_tables(rows)}
 </main>
 </body>
 </html>
