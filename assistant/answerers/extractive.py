@@ -41,17 +41,23 @@ AnswerType = Literal["date", "number", "entity", "any"]
 
 
 def expected_type(question: str) -> AnswerType:
-    """What kind of thing the question asks for, from its wh-phrase."""
+    """What kind of thing the question asks for, from its wh-phrase.
+
+    The asking phrase is checked before any later clause, so "How many buses ran when the
+    bridge closed?" asks for a number, not a date.
+    """
     q = question.lower()
-    if re.search(r"\b(when|what (date|day|year|month|time)|which (date|day|year|month)|"
-                 r"since when|how long ago)\b", q):
-        return "date"
-    if re.search(r"\b(how (many|much|long|old|far|big|large|often|high|fast)|what (percentage|"
-                 r"number|amount|share|proportion|price|cost)|by how)\b", q):
-        return "number"
-    if re.search(r"\b(who|whom|whose|where)\b", q):
-        return "entity"
-    return "any"
+    number = re.search(r"\b(how (many|much|long|old|far|big|large|often|high|fast)|what "
+                       r"(percentage|number|amount|share|proportion|price|cost)|by how)\b", q)
+    date = re.search(r"(^|[,;] *)when\b|\b(what (date|day|year|month|time)|which (date|day|year|"
+                     r"month)|since when|how long ago|in what year)\b", q)
+    entity = re.search(r"\b(who|whom|whose|where|which (person|man|woman|official|player|"
+                       r"company|firm|member|team|city|country))\b", q)
+    found = [(m.start(), kind) for m, kind in ((number, "number"), (date, "date"),
+                                                (entity, "entity")) if m]
+    if not found:
+        return "any"
+    return min(found)[1]  # type: ignore[return-value]
 
 
 def _has_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:
