@@ -371,6 +371,7 @@ def chat_to_query(request: ChatRequest, limit: int) -> CheckedQuestion:
     """OpenAI messages -> question + history: the last user message asks, system ones are
     instructions for a model we do not run, so they are dropped."""
     turns: list[Turn] = []
+    last = 0
     for i, message in enumerate(request.messages):
         if message.role in ("system", "developer"):
             continue
@@ -379,11 +380,12 @@ def chat_to_query(request: ChatRequest, limit: int) -> CheckedQuestion:
                              "'system', 'user' or 'assistant'", f"messages[{i}].role")
         role: Literal["user", "assistant"] = "user" if message.role == "user" else "assistant"
         turns.append(Turn(role, message_text(message, f"messages[{i}].content")))
+        last = i
     if not turns or turns[-1].role != "user":
         raise InputError("the last message must be the user's question", "messages")
     return make_query(turns[-1].content, turns[:-1], request.k, request.since, request.until,
                       request.today, limit, history_field="messages",
-                      question_field=f"messages[{len(request.messages) - 1}].content")
+                      question_field=f"messages[{last}].content")
 
 
 def message_text(message: ChatMessage, field: str) -> str:
@@ -686,26 +688,53 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs, from local files when swagger-ui-py is installed (the default
-    page loads its scripts from a CDN, which an offline machine cannot reach)."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    js, css, icon = (
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js",
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css",
-        "https://fastapi.tiangolo.com/img/favicon.png",
-    )
+    """Swagger UI at /docs from local files when swagger-ui-py is installed; otherwise a plain
+    page made from the same OpenAPI schema (FastAPI's default page loads Swagger from a CDN,
+    which an offline machine cannot reach)."""
     spec = importlib.util.find_spec("swagger_ui")
     static = Path(spec.origin).parent / "static" if spec and spec.origin else None
-    if static is not None and (static / "swagger-ui-bundle.js").is_file():
-        from fastapi.staticfiles import StaticFiles
+    if static is None or not (static / "swagger-ui-bundle.js").is_file():
 
-        app.mount("/docs/static", StaticFiles(directory=static), name="docs-static")
-        js, css, icon = ("/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css",
-                         "/docs/static/favicon-32x32.png")
+        @app.get("/docs", include_in_schema=False)
+        def plain_docs() -> HTMLResponse:
+            return HTMLResponse(schema_page(app.openapi()))
+
+        return
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/static", StaticFiles(directory=static), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def swagger_docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="News assistant API",
-                                   swagger_js_url=js, swagger_css_url=css,
-                                   swagger_favicon_url=icon)
+                                   swagger_js_url="/docs/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/static/swagger-ui.css",
+                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
+
+
+def schema_page(schema: dict[str, Any]) -> str:
+    """The routes and request schemas of an OpenAPI document as one self-contained page."""
+    from html import escape
+
+    parts = [f"<h1>{escape(schema['info']['title'])} API</h1>",
+             f"<p>{escape(schema['info'].get('description', ''))}</p>",
+             '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p>']
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ref = body.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+            parts.append(f"<h2><code>{method.upper()} {escape(path)}</code></h2>"
+                         f"<p><b>{escape(op.get('summary', ''))}</b></p>"
+                         f"<p>{escape(op.get('description', ''))}</p>"
+                         + (f'<p>Body: <a href="#{escape(ref)}">{escape(ref)}</a></p>'
+                            if ref else ""))
+    for name, model in schema.get("components", {}).get("schemas", {}).items():
+        parts.append(f'<h3 id="{escape(name)}">{escape(name)}</h3>'
+                     f"<pre>{escape(json.dumps(model, indent=2))}</pre>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+             "padding:0 1rem;color:#1f2937}pre{background:#f3f4f6;padding:.8rem;overflow:auto}"
+             "h2{font-size:1.1rem;margin-top:2rem}")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>News assistant '
+            f"API</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")

@@ -305,6 +305,10 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
     Each line: {"id", "question", "type": "answerable"|"unanswerable", "answers": [...],
     "article_ids": [...], "evidence": [...], "question_date": "YYYY-MM-DD"}; see
     tests/fixtures/fixture.schema.json. The whole file is checked before anything is asked.
+
+    \b
+    Example:
+      assistant eval tests/fixtures/seed_questions.jsonl --corpus seeds --out eval-out/
     """
     from contextlib import nullcontext
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.answering import check_question
+from assistant.api import check_filters
 from assistant.app import Services, quiet_offline_environment
 from assistant.errors import AssistantError
-from assistant.retrieval import parse_date
 from assistant.types import Answer, ArticleMeta, Citation, Passage, Turn
 
 if TYPE_CHECKING:
@@ -26,11 +26,19 @@ if TYPE_CHECKING:
 # Follow-ups need only the last few exchanges, and a short history keeps LLM prompts small.
 HISTORY_TURNS = 10
 CONTEXT_CHARS = 450
-EXAMPLES = 4
+EXAMPLES = 3
 MARKER = re.compile(r"\[(\d+)\]")
 
+# Gradio scopes `css` to elements inside its layout; the page frame needs a plain <style>.
+PAGE_CSS = """
+.gradio-container { width: 100% !important; max-width: 960px !important;
+  margin: 0 auto !important; }
+@media (max-width: 640px) { .gradio-container .main { padding: 10px 8px !important; } }
+"""
 CSS = """
-.gradio-container { max-width: 960px !important; margin: 0 auto !important; }
+#chat .example { border: 1px solid var(--border-color-primary); border-radius: 12px;
+  background: var(--background-fill-secondary); }
+#chat .example:hover { border-color: var(--color-accent); }
 #header { padding: .25rem 0 0; }
 #header .top { display: flex; align-items: center; gap: .6rem; flex-wrap: wrap; }
 #header h1 { font-size: 1.35rem; margin: 0; font-weight: 700; }
@@ -86,12 +94,16 @@ CSS = """
 .dark #chat .nf { background: #422006; color: #fde68a; }
 .dark #chat .failed { background: #450a0a; color: #fecaca; }
 .dark #chat .warn { color: #fbbf24; }
-#filters { gap: .5rem; }
 #footer { font-size: .75rem; color: var(--body-text-color-subdued); text-align: center; }
 #footer a { color: inherit; }
 @media (max-width: 640px) {
-  #chat .src-context { padding-left: .8rem; }
+  #chat .message-row { margin-left: 4px !important; margin-right: 4px !important; }
+  #chat .message-row.bot-row { max-width: calc(100% - 8px) !important; }
   #header h1 { font-size: 1.15rem; }
+  #chat details.src > summary { display: block; padding: .5rem .55rem; }
+  #chat .src-n { float: left; margin: 0 .45rem 0 0; }
+  #chat .src-quote { padding-left: .45rem; }
+  #chat .src-context { padding: .2rem .6rem .6rem; }
 }
 """
 
@@ -259,7 +271,11 @@ def status_text(articles: int, chunks: int, first: str | None, last: str | None)
         return "The index is empty: run `assistant ingest` and reload this page."
     dates = f" · {first} to {last}" if first and last and first != last else \
         (f" · {first}" if first else "")
-    return f"{articles:,} articles · {chunks:,} passages{dates}"
+    return f"{plural(articles, 'article')} · {plural(chunks, 'passage')}{dates}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def header_html(services: Services) -> str:
@@ -293,6 +309,12 @@ def example_questions(metas: Iterable[ArticleMeta], limit: int = EXAMPLES) -> li
     return out
 
 
+def filter_label(since: str | None, until: str | None) -> str:
+    if not since and not until:
+        return "Date filter: all dates"
+    return f"Date filter: {since or 'any date'} to {until or 'any date'}"
+
+
 # -- the conversation ---------------------------------------------------------------------
 
 
@@ -313,7 +335,7 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
     """
     conversation = conversation or Conversation()
     question = check_question(message, limit=services.settings.max_question_chars)
-    since_iso, until_iso = parse_date(since, "since"), parse_date(until, "until")
+    since_iso, until_iso, _ = check_filters(since, until, None)
     shown = [*conversation.messages, {"role": "user", "content": question},
              {"role": "assistant", "content": pending_html("")}]
     yield "", shown, conversation
@@ -372,7 +394,7 @@ def build_ui(services: Services) -> Any:
             height="62vh",
             min_height=320,
             placeholder=(
-                f"**Ask about the {articles:,} articles in the index.**<br>"
+                f"**Ask about the {plural(articles, 'article')} in the index.**<br>"
                 "Every answer cites the passages it quotes; open a source to read it in its "
                 "article." if articles else
                 "**The index is empty.** Run `assistant ingest` and reload."
@@ -392,13 +414,11 @@ def build_ui(services: Services) -> Any:
             autofocus=True,
             elem_id="question",
         )
-        with gr.Row(elem_id="filters", equal_height=True):
-            since = gr.DateTime(label="From", include_time=False, type="string", scale=2,
-                                min_width=140, info="Only articles dated on or after")
-            until = gr.DateTime(label="To", include_time=False, type="string", scale=2,
-                                min_width=140, info="Only articles dated on or before")
-            new = gr.Button("New conversation", variant="secondary", size="sm", scale=1,
-                            min_width=120)
+        with gr.Accordion(filter_label(None, None), open=False, elem_id="filters") as filters, \
+                gr.Row():
+            # Wide enough minimums that on a phone the two pickers stack instead of overflowing.
+            since = gr.DateTime(label="From", include_time=False, type="string", min_width=200)
+            until = gr.DateTime(label="To", include_time=False, type="string", min_width=200)
         gr.HTML('<div id="footer">JSON API and OpenAI-compatible endpoint: '
                 '<a href="/docs" target="_blank">/docs</a></div>')
         conversation = gr.State(None)
@@ -413,7 +433,10 @@ def build_ui(services: Services) -> Any:
         box.submit(api_name="chat", **chat_io)
         chatbot.example_select(pick_example, None, box, api_visibility="private").then(
             api_visibility="private", **chat_io)
-        new.click(clear, None, [box, chatbot, conversation], api_visibility="private")
+        chatbot.clear(clear, None, [box, chatbot, conversation], api_visibility="private")
+        for picker in (since, until):
+            picker.change(lambda a, b: gr.Accordion(label=filter_label(a, b)), [since, until],
+                          filters, api_visibility="private", show_progress="hidden")
         blocks.load(lambda: header_html(services), None, header, api_visibility="private")
     return blocks
 
@@ -426,4 +449,5 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
                            font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"])
     gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[], run_history=False,
-                        ssr_mode=False, show_error=True, theme=theme, css=CSS)
+                        ssr_mode=False, show_error=True, theme=theme, css=CSS,
+                        head=f"<style>{PAGE_CSS}</style>")

@@ -27,12 +27,11 @@ for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_LLM", "ASSISTANT_ST
 
 
 def _is_loopback(address: Any) -> bool:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-    elif isinstance(address, (str, bytes)):
+    if isinstance(address, (str, bytes)):
         return True  # unix sockets
-    else:
+    if not (isinstance(address, tuple) and address):
         return False
+    host = str(address[0])
     try:
         return host in ("localhost", "") or ipaddress.ip_address(host).is_loopback
     except ValueError:
