@@ -28,13 +28,14 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-## Install, index seeds/ (incrementally), then start the app.
+## Install, index seeds/ (incrementally), then start the chat window and API.
 run: install
 	$(BIN)/assistant ingest seeds/ --prune
 	@$(BIN)/assistant stats
 	@echo
-	@echo "Try:  $(BIN)/assistant ask \"Who did Trump invite to the White House?\""
-	@echo "      $(BIN)/assistant search \"Gaza ceasefire\""
+	@echo "Chat window: http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/docs"
+	@echo "CLI:         $(BIN)/assistant ask \"Who did Trump invite to the White House?\""
+	$(BIN)/assistant serve --host $(HOST) --port $(PORT)
 
 ingest: install
 	$(BIN)/assistant ingest seeds/ --prune
