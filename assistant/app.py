@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -22,13 +23,12 @@ def quiet_offline_environment() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import llama_index.core
-
-        cache = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)
-    except ImportError:  # pragma: no cover - llama-index is a dependency
-        pass
+    # llama-index ships tiktoken's data; point tiktoken at it without importing llama-index
+    # here (that import alone costs seconds of start-up).
+    spec = importlib.util.find_spec("llama_index.core")
+    if spec is not None and spec.submodule_search_locations:
+        folder = next(iter(spec.submodule_search_locations))
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(folder, "_static", "tiktoken_cache"))
 
 
 class Services:

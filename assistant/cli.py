@@ -392,8 +392,11 @@ def serve(store: Path | None, host: str, port: int) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}); "
-                         "pick another --port", "port") from None
+        import errno
+
+        reason = "it is already in use" if exc.errno == errno.EADDRINUSE else str(exc)
+        raise InputError(f"cannot listen on {host}:{port}: {reason}; pick another --port "
+                         "or --host", "port") from None
     if host not in ("127.0.0.1", "localhost", "::1") and not services.settings.api_token:
         click.echo(f"warning: serving on {host} without ASSISTANT_API_TOKEN; anyone who can "
                    "reach this port can use the assistant", err=True)

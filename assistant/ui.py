@@ -39,6 +39,7 @@ CSS = """
 #chat .example { border: 1px solid var(--border-color-primary); border-radius: 12px;
   background: var(--background-fill-secondary); }
 #chat .example:hover { border-color: var(--color-accent); }
+#chat .placeholder { padding: 0 1rem; }
 #header { padding: .25rem 0 0; }
 #header .top { display: flex; align-items: center; gap: .6rem; flex-wrap: wrap; }
 #header h1 { font-size: 1.35rem; margin: 0; font-weight: 700; }

@@ -34,10 +34,12 @@ _NUMBER = re.compile(
 )
 _CAPITAL = re.compile(r"\b[A-Z][a-zA-Z'’.-]+")
 _FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there|then|the same)\b",
+    r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there|then|the same)\b"
+    r"|^\s*(and|what about|how about)\b",
     re.I,
 )
 AnswerType = Literal["date", "number", "entity", "any"]
+TITLE_WEIGHT = 0.35
 
 
 def expected_type(question: str) -> AnswerType:
@@ -121,7 +123,9 @@ class ExtractiveAnswerer:
         if not previous:
             return question
         own = set(terms(question))
-        if not _FOLLOW_UP.search(question) and len(own) >= 4:
+        # Only a question that points back ("it", "they", "what about ...") is a follow-up;
+        # a short new question must not drag the old topic along.
+        if not _FOLLOW_UP.search(question):
             return question
         extra = [w for w in re.findall(r"[A-Za-z0-9][\w'’-]*", previous[-1])
                  if w.lower() not in STOPWORDS and terms(w) and terms(w)[0] not in own]
@@ -132,7 +136,8 @@ class ExtractiveAnswerer:
         q_terms = set(terms(question))
         q_words = set(words(question))
         kind = expected_type(question)
-        rows: list[tuple[int, int, Span, str, float, set[str]]] = []
+        rows: list[tuple[int, int, Span, str, float, set[str], set[str]]] = []
+        titles: dict[str, set[str]] = {}
         seen: set[str] = set()
         for rank, passage in enumerate(evidence.passages):
             body = evidence.body(passage.article.id)
@@ -152,16 +157,19 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 rows.append((rank, passage.n, Span(start, end), text, float(cosine),
-                             set(terms(text))))
+                             set(terms(text)), titles.setdefault(
+                                 passage.article.id, set(terms(passage.article.title)))))
         # Words shared by most candidate sentences (the story's topic) say little about which
         # sentence answers; weight question words by how rare they are among the candidates.
         n_rows = max(len(rows), 1)
         weight = {t: math.log(1 + n_rows / (1 + sum(t in r[5] for r in rows))) for t in q_terms}
-        total_weight = sum(weight.values()) or 1.0
         total = max(len(evidence.passages), 1)
         out: list[Candidate] = []
-        for rank, n, span, text, cosine, s_terms in rows:
-            lexical = sum(weight[t] for t in q_terms & s_terms) / total_weight
+        for rank, n, span, text, cosine, s_terms, title in rows:
+            # Words of the headline name the story, not the fact asked for: a lead sentence
+            # that only restates the headline should not outscore the sentence with the detail.
+            w = {t: weight[t] * (TITLE_WEIGHT if t in title else 1.0) for t in q_terms}
+            lexical = sum(w[t] for t in q_terms & s_terms) / (sum(w.values()) or 1.0)
             new = {m.group().lower() for m in _CAPITAL.finditer(text)} | set(
                 re.findall(r"\d[\d,.]*", text))
             new = {w for w in new if w.strip(".'’") not in q_words}
