@@ -38,26 +38,26 @@ from assistant.types import Answer, ArticleMeta, Citation, Passage
 from .fake_llm import FakeOpenAIServer
 
 # Regression floors for the extractive answerer, a few points under what was measured on
-# 2026-11-26 after commit 303190b (`assistant eval <set> --corpus <dir> --json`, extractive,
-# k=8, int8 MiniLM):
-#   seed (37 q):    hit@1 1.000, accuracy 0.960, citation precision 1.000, refusal recall 0.750,
+# 2026-11-27 after the headline-weight change (`assistant eval <set> --corpus <dir> --json`,
+# extractive, k=8, int8 MiniLM, refusal threshold 0.5):
+#   seed (37 q):    hit@1 1.000, accuracy 0.920, citation precision 1.000, refusal recall 0.917,
 #                   false refusals 0.040
-#   corpus (173 q): hit@1 0.815, hit@5 0.993, mrr@10 0.891, accuracy 0.748, citation precision
-#                   0.799, refusal recall 0.409, false refusals 0.040
+#   corpus (173 q): hit@1 0.815, hit@5 0.993, mrr@10 0.891, accuracy 0.801, citation precision
+#                   0.776, refusal recall 0.591, false refusals 0.073
 # On these small sets one question moves a figure by 0.7-4 points, so each floor allows about
 # one or two questions. The answerer and retriever are still being tuned: raise the floors when
 # they improve, and treat a drop below them as a regression to explain, not a number to lower.
 FLOORS: dict[str, dict[str, float]] = {
     "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.88, "citations.valid": 1.0,
-             "citations.precision": 0.95, "refusal.recall": 0.66},
+             "citations.precision": 0.95, "refusal.recall": 0.83},
     "corpus": {"retrieval.hit@1": 0.78, "retrieval.hit@5": 0.97, "retrieval.mrr@10": 0.86,
-               "answer.accuracy": 0.71, "citations.valid": 1.0, "citations.precision": 0.76,
-               "refusal.recall": 0.36},
+               "answer.accuracy": 0.76, "citations.valid": 1.0, "citations.precision": 0.74,
+               "refusal.recall": 0.5},
 }
 # Refusing answerable questions is the failure users notice most; these are ceilings.
 CEILINGS: dict[str, dict[str, float]] = {
     "seed": {"refusal.false_refusal_rate": 0.12},
-    "corpus": {"refusal.false_refusal_rate": 0.08},
+    "corpus": {"refusal.false_refusal_rate": 0.1},
 }
 
 ROOT = Path(__file__).resolve().parent.parent
