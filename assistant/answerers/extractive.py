@@ -84,6 +84,10 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence[: match.start()]} [{n}]{match.group()}"
 
 
+def headline(title: str) -> str:
+    return " ".join(title.split()).lower()
+
+
 def question_entities(question: str) -> list[str]:
     """Names and numbers in the question, not counting its first word."""
     tokens = re.findall(r"[A-Za-z0-9][\w'’&.-]*", question)
@@ -153,7 +157,8 @@ class ExtractiveAnswerer:
             for (start, end), cosine in zip(record.sentences, cosines, strict=True):
                 text = body[start:end]
                 key = " ".join(text.split()).lower()
-                if key in seen or len(text) < 12:
+                # The headline repeated atop the body names the story; it answers nothing.
+                if key in seen or len(text) < 12 or key == headline(passage.article.title):
                     continue
                 seen.add(key)
                 rows.append((rank, passage.n, Span(start, end), text, float(cosine),
