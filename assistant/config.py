@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     embed_model: str = "all-MiniLM-L6-v2"
     embed_api_key: str | None = None
     embed_threads: int = Field(1, ge=0, le=64, description="onnxruntime intra-op threads; 0 = auto")
-    embed_batch_size: int = Field(32, ge=1, le=512)
+    # One text per run is fastest for the quantized model (no padding at all) and keeps each
+    # vector independent of its batch-mates (dynamic quantization scales per batch).
+    embed_batch_size: int = Field(1, ge=1, le=512)
+    # Quantize the shipped model's matrix products to int8 per channel (built once, cached):
+    # about twice the throughput for cosine 0.99 to the shipped model. See bench/README.md.
+    embed_quantize: bool = True
+    model_cache: Path = Path.home() / ".cache" / "news-assistant"
 
     # Answering.
     llm: Literal["extractive", "openai"] | None = None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -69,17 +71,86 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+QUANTIZED_RECIPE = "q8-per-channel-v1"
+log = logging.getLogger(__name__)
+
+
+def _drop_nan_guards(model: Any) -> None:
+    """Remove `Where(IsNaN(softmax), 0, softmax)` after each attention softmax.
+
+    The exporter guards against rows whose keys are all masked; BERT always keeps [CLS]
+    unmasked, so no row is, and the guards cost about a fifth of the run time.
+    """
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    rename: dict[str, str] = {}
+    drop = []
+    for node in graph.node:
+        guard = producer.get(node.input[0]) if node.op_type == "Where" else None
+        if guard is not None and guard.op_type == "IsNaN" and guard.input[0] == node.input[2]:
+            rename[node.output[0]] = node.input[2]
+            drop += [node, guard]
+    for node in drop:
+        graph.node.remove(node)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+
+
+def quantized_model(source: Path, cache_dir: Path) -> Path:
+    """The shipped model with int8 per-channel matrix products, built once and cached.
+
+    The shipped file stores int8 weights but computes in float32 (they are cast back at
+    load). Dynamic quantization makes the products themselves int8 (VNNI on x86), which
+    roughly doubles throughput. Everything is derived locally from the installed model.
+    """
+    import hashlib
+    import tempfile
+
+    import onnxruntime as ort
+
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = cache_dir / f"minilm-{digest}-{QUANTIZED_RECIPE}.onnx"
+    if target.is_file():
+        return target
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        folded, clean, quantized = (Path(tmp) / n for n in ("folded.onnx", "clean.onnx", "q.onnx"))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded)
+        ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
+        model = onnx.load(str(folded))
+        _drop_nan_guards(model)
+        onnx.save(model, str(clean))
+        quantize_dynamic(str(clean), str(quantized), weight_type=QuantType.QInt8,
+                         per_channel=True, extra_options={"MatMulConstBOnly": True})
+        os.replace(quantized, target)  # atomic: a concurrent builder just wins the race
+    return target
+
+
 class OnnxEmbedder:
     """all-MiniLM-L6-v2 on onnxruntime: mean pooling, L2 norm, length-sorted dynamic batches."""
 
-    name = "all-MiniLM-L6-v2 (int8 ONNX)"
     dimension = 384
 
-    def __init__(self, threads: int = 1, batch_size: int = 32) -> None:
+    def __init__(self, threads: int = 1, batch_size: int = 1, quantize: bool = False,
+                 cache_dir: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_path, tokenizer_path = model_files()
+        self.name = "all-MiniLM-L6-v2 (int8 ONNX)"
+        if quantize:
+            try:
+                model_path = quantized_model(model_path, cache_dir or Path.home() / ".cache")
+                self.name = f"all-MiniLM-L6-v2 (int8 ONNX, {QUANTIZED_RECIPE})"
+            except Exception as exc:
+                log.warning("using the shipped model unquantized: %s", exc)
         try:
             self._tokenizer: Tokenizer = Tokenizer.from_file(str(tokenizer_path))
             self._counter: Tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -242,4 +313,5 @@ def build_embedder(settings: Settings) -> Embedder:
             max_retries=settings.llm_max_retries,
         )
         return OpenAIEmbedder(client, settings.embed_model, OnnxTokenCounter())
-    return OnnxEmbedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size)
+    return OnnxEmbedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
+                        quantize=settings.embed_quantize, cache_dir=settings.model_cache)

@@ -67,10 +67,13 @@ def _network_off() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    """The real ONNX MiniLM, loaded once."""
+    """The real ONNX MiniLM as the product runs it (quantized, cached), loaded once."""
+    from assistant.config import Settings
     from assistant.embeddings import OnnxEmbedder
 
-    return OnnxEmbedder(threads=1, batch_size=16)
+    settings = Settings()
+    return OnnxEmbedder(threads=1, batch_size=settings.embed_batch_size, quantize=True,
+                        cache_dir=settings.model_cache)
 
 
 def make_services(store: Path, embedder: Any, **settings: Any) -> Any:
