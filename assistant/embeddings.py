@@ -127,8 +127,15 @@ def quantized_model(source: Path, cache_dir: Path) -> Path:
         model = onnx.load(str(folded))
         _drop_nan_guards(model)
         onnx.save(model, str(clean))
-        quantize_dynamic(str(clean), str(quantized), weight_type=QuantType.QInt8,
-                         per_channel=True, extra_options={"MatMulConstBOnly": True})
+        # The quantizer logs advice to the root logger; users of the CLI don't need it.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(str(clean), str(quantized), weight_type=QuantType.QInt8,
+                             per_channel=True, extra_options={"MatMulConstBOnly": True})
+        finally:
+            root.setLevel(level)
         os.replace(quantized, target)  # atomic: a concurrent builder just wins the race
     return target
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.citations import MARKER
 from assistant.config import Settings
-from assistant.errors import ConfigError, InputError, LLMError
+from assistant.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from assistant.answering import Asker
@@ -550,12 +550,7 @@ class LLMJudge:
         self.model = model
         self.prompts = prompts
         self.base_url = base_url
-        # A broken prompt file should stop the run before the first question, not after it.
-        missing = {"question", "expected", "answer", "quotes"} - prompts.placeholders("judge")
-        if missing:
-            from assistant.errors import PromptError
-
-            raise PromptError(f"prompt 'judge' lacks placeholders: {', '.join(sorted(missing))}")
+        prompts.require("judge", "question", "expected", "answer", "quotes")
 
     def judge(self, question: Question, answer: Answer) -> Verdict:
         expected = (
@@ -573,15 +568,10 @@ class LLMJudge:
         return parse_verdict(text)
 
     def _complete(self, prompt: str) -> str:
-        import openai
+        from assistant.answerers.llm import chat_completion
 
-        try:
-            reply = self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": prompt}], temperature=0.0
-            )
-        except openai.OpenAIError as exc:
-            detail = " ".join(str(exc).split())[:200]
-            raise LLMError(f"the judge LLM at {self.base_url} failed: {detail}") from None
+        reply = chat_completion(self._client, self.base_url, model=self.model,
+                                messages=[{"role": "user", "content": prompt}], temperature=0.0)
         return reply.choices[0].message.content or ""
 
 
@@ -613,18 +603,11 @@ def build_judge(settings: Settings) -> LLMJudge:
             "--judge needs an OpenAI-compatible LLM: set OPENAI_API_KEY or OPENAI_BASE_URL "
             "(e.g. http://127.0.0.1:11434/v1 for Ollama), or run without --judge"
         )
-    from openai import OpenAI
-
+    from assistant.answerers import llm_base_url, openai_client
     from assistant.prompts import PromptLibrary
 
-    client = OpenAI(
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
-    )
-    return LLMJudge(client, settings.llm_model, PromptLibrary(settings.prompts_dir),
-                    base_url=settings.openai_base_url or "https://api.openai.com/v1")
+    return LLMJudge(openai_client(settings), settings.llm_model,
+                    PromptLibrary(settings.prompts_dir), base_url=llm_base_url(settings))
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ class PromptLibrary:
     def placeholders(self, name: str) -> set[str]:
         return set(_PLACEHOLDER.findall(self.template(name)))
 
+    def require(self, name: str, *placeholders: str) -> None:
+        """Fail at start-up, not on the first question, when a prompt file lacks a placeholder."""
+        missing = set(placeholders) - self.placeholders(name)
+        if missing:
+            raise PromptError(f"prompt {name!r} lacks placeholders: {', '.join(sorted(missing))}")
+
     def render(self, name: str, **values: str) -> str:
         """Fill every placeholder; values are inserted as is (braces in them are data)."""
         template = self.template(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ SEED_ID = "000_0c3e0a23974ec483"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
+# A fresh cache, as on a new machine: the quantized model is derived once per test run, and
+# every subprocess the tests start shares it.
+os.environ["ASSISTANT_MODEL_CACHE"] = tempfile.mkdtemp(prefix="assistant-model-cache-")
 # The tests decide the answerer; a developer's own key must not leak into them.
 for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_LLM", "ASSISTANT_STORE",
              "ASSISTANT_CHROMA_URL", "ASSISTANT_API_TOKEN", "ASSISTANT_EMBED_URL"):

@@ -357,7 +357,7 @@ def test_a_judge_server_that_fails_stops_the_run_with_a_clear_error(
         llm.enqueue("overloaded", status=503)
         judge = build_judge(offline_settings(tmp_path, openai_base_url=llm.url,
                                              llm_max_retries=0))
-        with pytest.raises(LLMError, match=f"the judge LLM at {llm.url} failed"):
+        with pytest.raises(LLMError, match=f"the LLM server at {llm.url} failed with HTTP 503"):
             evaluate(seed_services, questions, judge=judge)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Settings
 
@@ -11,26 +11,34 @@ if TYPE_CHECKING:
     from assistant.embeddings import Embedder
 
 
-def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
-    """The answerer the settings choose; the one place the OpenAI client is created."""
-    if settings.answerer == "openai":
-        from openai import OpenAI
+def openai_client(settings: Settings) -> Any:
+    """The one place an OpenAI chat client is created (answerer and eval judge)."""
+    from openai import OpenAI
 
+    return OpenAI(
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+    )
+
+
+def llm_base_url(settings: Settings) -> str:
+    return settings.openai_base_url or "https://api.openai.com/v1"
+
+
+def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
+    """The answerer the settings choose."""
+    if settings.answerer == "openai":
         from assistant.answerers.llm import LLMAnswerer
         from assistant.prompts import PromptLibrary
 
-        client = OpenAI(
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-        )
         return LLMAnswerer(
-            client,
+            openai_client(settings),
             settings.llm_model,
             PromptLibrary(settings.prompts_dir),
             temperature=settings.llm_temperature,
-            base_url=settings.openai_base_url or "https://api.openai.com/v1",
+            base_url=llm_base_url(settings),
         )
     from assistant.answerers.extractive import ExtractiveAnswerer
 

@@ -38,14 +38,8 @@ class LLMAnswerer:
         self.temperature = temperature
         self.base_url = base_url
         self.label = f"LLM: {model}"
-        # Fail at start-up, not on the first question, when a prompt file is broken.
-        for name, needed in (("answer", {"passages", "history", "question"}),
-                             ("condense", {"history", "question"})):
-            missing = needed - prompts.placeholders(name)
-            if missing:
-                from assistant.errors import PromptError
-
-                raise PromptError(f"prompt {name!r} lacks placeholders: {', '.join(sorted(missing))}")
+        prompts.require("answer", "passages", "history", "question")
+        prompts.require("condense", "history", "question")
         prompts.template("answer_system")
 
     def _messages(self, evidence: Evidence, history: Sequence[Turn]) -> list[dict[str, str]]:
@@ -61,39 +55,8 @@ class LLMAnswerer:
         ]
 
     def _call(self, messages: list[dict[str, str]], stream: bool = False) -> Any:
-        import openai
-
-        try:
-            return self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature, stream=stream
-            )
-        except openai.AuthenticationError:
-            raise LLMError(
-                f"the LLM server at {self.base_url} rejected the API key (401); "
-                "check OPENAI_API_KEY"
-            ) from None
-        except openai.RateLimitError:
-            raise LLMError(
-                f"the LLM server at {self.base_url} kept rate-limiting (429) after retries; "
-                "try again later"
-            ) from None
-        except openai.APITimeoutError:
-            raise LLMError(
-                f"the LLM server at {self.base_url} did not answer in time; "
-                "raise ASSISTANT_LLM_TIMEOUT or check the server"
-            ) from None
-        except openai.APIConnectionError:
-            raise LLMError(
-                f"cannot reach the LLM server at {self.base_url}; is it running? "
-                "(set OPENAI_BASE_URL, or ASSISTANT_LLM=extractive to answer offline)"
-            ) from None
-        except openai.APIStatusError as exc:
-            raise LLMError(
-                f"the LLM server at {self.base_url} failed with HTTP {exc.status_code}: "
-                f"{_short(exc.message)}"
-            ) from None
-        except openai.OpenAIError as exc:
-            raise LLMError(f"LLM request failed: {_short(str(exc))}") from None
+        return chat_completion(self._client, self.base_url, model=self.model, messages=messages,
+                               temperature=self.temperature, stream=stream)
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         if not history:
@@ -129,6 +92,41 @@ class LLMAnswerer:
         if not text or looks_like_refusal(text):
             return Draft(text or NOT_IN_ARTICLES, grounded=False)
         return Draft(text, grounded=True)
+
+
+def chat_completion(client: Any, base_url: str, **request: Any) -> Any:
+    """`client.chat.completions.create(**request)` with failures turned into clear LLMErrors.
+
+    The openai client itself retries 429 and 5xx with backoff (`max_retries`).
+    """
+    import openai
+
+    try:
+        return client.chat.completions.create(**request)
+    except openai.AuthenticationError:
+        raise LLMError(
+            f"the LLM server at {base_url} rejected the API key (401); check OPENAI_API_KEY"
+        ) from None
+    except openai.RateLimitError:
+        raise LLMError(
+            f"the LLM server at {base_url} kept rate-limiting (429) after retries; try again later"
+        ) from None
+    except openai.APITimeoutError:
+        raise LLMError(
+            f"the LLM server at {base_url} did not answer in time; "
+            "raise ASSISTANT_LLM_TIMEOUT or check the server"
+        ) from None
+    except openai.APIConnectionError:
+        raise LLMError(
+            f"cannot reach the LLM server at {base_url}; is it running? "
+            "(set OPENAI_BASE_URL, or ASSISTANT_LLM=extractive to answer offline)"
+        ) from None
+    except openai.APIStatusError as exc:
+        raise LLMError(
+            f"the LLM server at {base_url} failed with HTTP {exc.status_code}: {_short(exc.message)}"
+        ) from None
+    except openai.OpenAIError as exc:
+        raise LLMError(f"LLM request failed: {_short(str(exc))}") from None
 
 
 def _short(text: str, limit: int = 200) -> str:
