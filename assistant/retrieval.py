@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from assistant.store import Store, date_number
 from assistant.types import ArticleMeta, Passage
 
 RRF_K = 60
+BODY_CACHE = 2048
 # Relative phrases and how many days before `today` they cover. A soft bonus, never a filter:
 # a hard window lost articles a week older than the question (FINDINGS.md).
 _RELATIVE = [
@@ -67,7 +69,7 @@ class Retriever:
         self.embedder = embedder
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
-        self._bodies: dict[str, str] = {}
+        self._bodies: OrderedDict[str, str] = OrderedDict()
 
     def _current(self) -> _Snapshot:
         generation = self.store.registry.generation()
@@ -83,7 +85,7 @@ class Retriever:
             row_dates = np.array(
                 [date_number(articles[chunks[c][0]].date) for c in index.chunk_ids], np.int64
             )
-            self._bodies = {}
+            self._bodies = OrderedDict()
             self._snapshot = _Snapshot(generation, chunks, articles, row_dates)
             return self._snapshot
 
@@ -96,6 +98,9 @@ class Retriever:
             body = self.store.registry.body(article_id)
             if body is not None:
                 self._bodies[article_id] = body
+                # A long-running server must not end up holding every article in memory.
+                while len(self._bodies) > BODY_CACHE:
+                    self._bodies.popitem(last=False)
         return body
 
     def search(
