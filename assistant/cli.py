@@ -99,8 +99,9 @@ def main() -> None:
               help="Remove stored articles from these folders whose files are gone "
                    "[default: on for the default seeds/ folder, off otherwise].")
 @click.option("--rebuild", is_flag=True, help="Delete the index and embed everything again.")
-@click.option("--threads", type=int, default=None,
-              help="onnxruntime threads for embedding [default: 1, or $ASSISTANT_EMBED_THREADS].")
+@click.option("--threads", type=click.IntRange(0, 64), default=None,
+              help="onnxruntime threads for embedding; 0 = all cores "
+                   "[default: 0, or $ASSISTANT_INGEST_THREADS].")
 @json_option
 def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebuild: bool,
            threads: int | None, as_json: bool) -> None:
@@ -112,9 +113,12 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
 
     Exit codes: 0 all read, 3 some files skipped, 2 bad arguments.
     """
+    from assistant.app import build
     from assistant.ingest import ingest as run_ingest
 
-    services = _services(store=store, embed_threads=threads)
+    settings = load_settings(store=store)
+    services = build(settings.model_copy(update={
+        "embed_threads": settings.ingest_threads if threads is None else threads}))
     settings = services.settings
     targets = list(paths) or [Path("seeds")]
     do_prune = (not paths) if prune is None else prune
