@@ -354,9 +354,8 @@ class Store:
         self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
-        count = self.collection.count()
-        if count == 0:
-            return []
+        # No count() first: it costs ~10 ms at 100k chunks, and Chroma returns fewer
+        # results when asked for more than it holds.
         clauses: list[dict[str, Any]] = []
         if since or until:
             # An explicit filter asks for dated articles; undated ones are stored as 0.
@@ -371,7 +370,7 @@ class Store:
         try:
             result = self.collection.query(
                 query_embeddings=[vector.tolist()],
-                n_results=min(n, count),
+                n_results=n,
                 where=where,
                 include=["distances"],
             )
