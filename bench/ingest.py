@@ -2,15 +2,19 @@
 
 Each route runs in its own subprocess on a fresh temp store, so peak RSS is per route:
 
-    (a) ours:  assistant.ingest.ingest(...) with the ONNX embedder from assistant.app.build;
-    (b) plain: VectorStoreIndex.from_documents(...) into a fresh Chroma collection, with
-        SentenceSplitter(200/30, MiniLM word-pieces) and a llama-index BaseEmbedding adapter
-        around the same ONNX model, llama-index and onnxruntime defaults otherwise;
-    (c) a no-change re-ingest of the same articles with our route, in a fresh process.
+    (a)  ours: assistant.ingest.ingest(...) with the embedder from assistant.app.build
+         (by default the int8 model it derives from the shipped one);
+    (a') ours-shipped: the same with Settings(embed_quantize=False), the shipped model file;
+    (b)  plain: VectorStoreIndex.from_documents(...) into a fresh Chroma collection, with
+         SentenceSplitter(200/30, MiniLM word-pieces) and a llama-index BaseEmbedding adapter
+         around the shipped ONNX model, llama-index and onnxruntime defaults otherwise (the
+         metadata header is embedded with every chunk and counts against its size);
+    (b') plain-same-text: (b) with every metadata key excluded, so it embeds our chunk texts;
+    (c)  reingest: a no-change re-ingest of the same articles with (a), in a fresh process.
 
-    python bench/ingest.py                  # N=1,000 articles, routes a, b, c
-    python bench/ingest.py --sweep          # also: threads 1/2 x batch 8/16/32 on 300 articles
-    python bench/ingest.py --n 200 --routes ours --threads 2 --batch 16
+    python bench/ingest.py                  # N=1,000 articles, all routes
+    python bench/ingest.py --sweep          # also: threads 1/2 x batch 1/8/16/32, 300 articles
+    python bench/ingest.py --n 200 --routes ours,plain --threads 2 --batch 8
 
 Times cover the ingest call only (reading files, chunking, embedding, writing); imports and
 model loading are reported separately as "setup". CPU is process CPU time (all threads) plus
@@ -42,8 +46,9 @@ if TYPE_CHECKING:
     from llama_index.core.embeddings import BaseEmbedding
 
 RESULT_PREFIX = "BENCH-RESULT "
+ROUTES = ("ours", "ours-shipped", "plain", "plain-same-text", "reingest")  # reingest last
 SWEEP_THREADS = (1, 2)
-SWEEP_BATCHES = (8, 16, 32)
+SWEEP_BATCHES = (1, 8, 16, 32)
 
 
 # -- shared by the benchmark scripts ------------------------------------------------------------
@@ -115,7 +120,8 @@ def _adapter_class() -> type[BaseEmbedding]:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             self._tokens += int(mask.sum())
             self._padded_tokens += int(mask.size)
-            return pooled.astype(np.float32).tolist()  # type: ignore[no-any-return]
+            vectors: list[list[float]] = pooled.astype(np.float32).tolist()
+            return vectors
 
         def _get_query_embedding(self, query: str) -> list[float]:
             return self._embed([query])[0]
@@ -188,25 +194,30 @@ def _measure(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return {**out, "wall_s": wall, "cpu_s": cpu}
 
 
-def _ours_settings(store: Path, threads: int | None, batch: int | None) -> Any:
+def _ours_settings(store: Path, threads: int | None, batch: int | None, shipped: bool) -> Any:
+    """Settings as `assistant ingest` builds them: ingest_threads unless --threads is given."""
     from assistant.config import Settings
 
-    extra: dict[str, int] = {}
-    if threads is not None:
-        extra["embed_threads"] = threads
+    extra: dict[str, int | bool] = {}
+    if shipped:  # the shipped model as is, not the int8 model derived from it
+        extra["embed_quantize"] = False
     if batch is not None:
         extra["embed_batch_size"] = batch
-    return Settings(store=store, **extra)  # type: ignore[arg-type]
+    settings = Settings(store=store, **extra)  # type: ignore[arg-type]
+    return settings.model_copy(
+        update={"embed_threads": settings.ingest_threads if threads is None else threads}
+    )
 
 
 def worker_ours(corpus: Path, store_dir: Path, threads: int | None, batch: int | None,
-                reingest: bool = False) -> dict[str, Any]:
+                route: str = "ours") -> dict[str, Any]:
     started = time.perf_counter()
     offline_environment()
     from assistant.app import build
     from assistant.ingest import ingest
 
-    settings = _ours_settings(store_dir, threads, batch)
+    reingest = route == "reingest"
+    settings = _ours_settings(store_dir, threads, batch, shipped=route == "ours-shipped")
     services = build(settings)
     store = services.open_store(create=True)
     embedder = services.embedder
@@ -229,7 +240,8 @@ def worker_ours(corpus: Path, store_dir: Path, threads: int | None, batch: int |
             chunk_tokens += min(len(embedder.count_tokens(bodies[article_id][start:end])) + 2, 256)
     return {
         **result,
-        "route": "reingest" if reingest else "ours",
+        "route": route,
+        "model": embedder.name,
         "threads": settings.embed_threads,
         "batch": settings.embed_batch_size,
         "articles": report.added + report.updated + report.unchanged,
@@ -302,6 +314,7 @@ def worker_plain(corpus: Path, store_dir: Path, same_text: bool = False) -> dict
     return {
         **result,
         "route": "plain-same-text" if same_text else "plain",
+        "model": f"{embed_model.model_name}, shipped file, default InferenceSession",
         "threads": "ort default",
         "batch": embed_model.embed_batch_size,
         "chunks": collection.count(),
@@ -357,28 +370,33 @@ HEADER = (
 
 def print_comparison(results: dict[str, dict[str, Any]]) -> None:
     print(HEADER)
-    labels = {"ours": "(a) ours", "plain": "(b) plain llama-index",
-              "plain-same-text": "(b') plain, no metadata"}
+    labels = {"ours": "(a) ours", "ours-shipped": "(a') ours, shipped model",
+              "plain": "(b) plain llama-index", "plain-same-text": "(b') plain, no metadata"}
     for route, label in labels.items():
         if route in results:
             print(_row(label, results[route]))
+    for route, label in labels.items():
+        if route in results:
+            print(f"  {label}: {results[route]['model']}")
     ours = results.get("ours")
-    for route in ("plain", "plain-same-text"):
+    for route in ("ours-shipped", "plain", "plain-same-text"):
         plain = results.get(route)
         if ours is None or plain is None:
             continue
         speed = (ours["chunks"] / ours["wall_s"]) / (plain["chunks"] / plain["wall_s"])
         articles = plain["wall_s"] / ours["wall_s"]
         cpu = (plain["cpu_s"] / plain["chunks"]) / (ours["cpu_s"] / ours["chunks"])
+        target = " (target: >= 2x chunks/s, aim 3x)" if route.startswith("plain") else ""
         print(
             f"\nours / {route}: {speed:.2f}x chunks/s, {articles:.2f}x articles/s (wall), "
             f"{cpu:.2f}x less CPU per chunk, peak RSS {ours['peak_rss_mb']:.0f} vs "
-            f"{plain['peak_rss_mb']:.0f} MB (target: >= 2x chunks/s, aim 3x)"
+            f"{plain['peak_rss_mb']:.0f} MB{target}"
         )
-        waste = 1 - plain["tokens"] / max(plain["padded_tokens"], 1)
-        print(f"  {route} embedded {plain['tokens'] / plain['chunks']:.0f} word-pieces per chunk "
-              f"(ours {ours['tokens'] / ours['chunks']:.0f}); {waste:.0%} of its model input "
-              f"was padding")
+        if "padded_tokens" in plain:
+            waste = 1 - plain["tokens"] / max(plain["padded_tokens"], 1)
+            print(f"  {route} embedded {plain['tokens'] / plain['chunks']:.0f} word-pieces per "
+                  f"chunk (ours {ours['tokens'] / ours['chunks']:.0f}); {waste:.0%} of its model "
+                  f"input was padding")
     if "reingest" in results:
         r = results["reingest"]
         print(
@@ -403,15 +421,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--n", type=int, default=1000, help="articles to ingest (1,000)")
     parser.add_argument("--seed", type=int, default=7, help="synthetic corpus seed")
-    parser.add_argument("--threads", type=int, help="our embedder's onnxruntime threads")
+    parser.add_argument("--threads", type=int,
+                        help="our embedder's onnxruntime threads (default: ingest_threads, "
+                             "0 = all cores, as `assistant ingest` uses)")
     parser.add_argument("--batch", type=int, help="our embedder's batch size")
-    parser.add_argument("--routes", default="ours,plain,reingest",
-                        help="comma-separated subset of ours,plain,plain-same-text,reingest")
+    parser.add_argument("--routes", default=",".join(ROUTES),
+                        help=f"comma-separated subset of {','.join(ROUTES)}")
     parser.add_argument("--sweep", action="store_true",
-                        help="also time our route with threads 1/2 x batch 8/16/32")
+                        help="also time our route with threads 1/2 x batch 1/8/16/32")
     parser.add_argument("--sweep-n", type=int, default=300, help="articles for --sweep (300)")
-    parser.add_argument("--worker", choices=["ours", "plain", "plain-same-text", "reingest"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=ROUTES, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -420,8 +439,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.worker.startswith("plain"):
             result = worker_plain(args.corpus, args.store, args.worker == "plain-same-text")
         else:
-            result = worker_ours(args.corpus, args.store, args.threads, args.batch,
-                                 reingest=args.worker == "reingest")
+            result = worker_ours(args.corpus, args.store, args.threads, args.batch, args.worker)
         print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
         return
 
@@ -435,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"corpus: {len(articles)} synthetic articles (seed {args.seed}), "
               f"{words / len(articles):.0f} words on average\n")
         results: dict[str, dict[str, Any]] = {}
-        for route in ("ours", "plain", "plain-same-text"):
+        for route in ROUTES[:-1]:
             if route in routes:
                 print(f"running {route} ...", file=sys.stderr, flush=True)
                 results[route] = run_worker(route, corpus, root / f"store-{route}",

@@ -7,9 +7,10 @@ the plain llama-index retriever over the same Chroma collection.
 Stores are built once per size under --cache (default: $TMPDIR/bench-query-cache) and reused.
 Sizes up to --real-max chunks are built with `assistant.ingest.ingest` and the real model.
 Larger ones are built by writing random unit vectors (chunks and sentences) plus the real
-chunk text through `Store.write_articles`, because building 100k chunks with the model takes
-hours here and query latency does not depend on the vectors' values; dense hits (and so
-hit@8) are then meaningless, latency is not. Questions are always embedded by the real model.
+chunk text through `Store.write_articles`, because embedding 100k chunks takes most of an hour
+here and query latency does not depend on the vectors' values; dense hits (and so hit@8) are
+then meaningless, latency is not. Questions are always embedded by the real model. Stores are
+keyed by size, seed, vector kind and embedder name.
 
 Each size runs in its own subprocess (so peak RSS is per size). Every question is asked
 --repeats times by each method, interleaved; p50/p95 are over all those calls.
@@ -150,9 +151,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """Milliseconds taken by `fn(*args, **kwargs)`, and what it returned."""
     t = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return (time.perf_counter() - t) * 1000, out
 
 
@@ -173,9 +175,9 @@ def measure(store_dir: Path, questions: list[Question], repeats: int) -> dict[st
 
     # First calls pay for loading the BM25 index, the registry snapshot and Chroma's HNSW file.
     first = {
-        "hybrid": _timed(lambda: retriever.search(texts[0], 8))[0],
-        "plain": _timed(lambda: plain.retrieve(texts[0]))[0],
-        "ask": _timed(lambda: asker.ask(texts[0]))[0],
+        "hybrid": _timed(retriever.search, texts[0], 8)[0],
+        "plain": _timed(plain.retrieve, texts[0])[0],
+        "ask": _timed(asker.ask, texts[0])[0],
     }
     for text in texts[:3]:  # warm-up
         retriever.search(text, 8)
@@ -194,20 +196,25 @@ def measure(store_dir: Path, questions: list[Question], repeats: int) -> dict[st
         for i, question in enumerate(questions):
             order = names[(i + rep) % 3:] + names[: (i + rep) % 3]  # rotate to spread drift
             for name in order:
-                ms, out = _timed(lambda f=methods[name], q=question.question: f(q))
+                ms, out = _timed(methods[name], question.question)
                 times[name].append(ms)
                 if rep == 0:
                     hits[name] += _hit(name, out, question)
 
     # Where the hybrid search's time goes, component by component (same questions).
-    parts: dict[str, list[float]] = {"embed": [], "dense": [], "bm25": [], "search_rest": []}
+    parts: dict[str, list[float]] = {
+        "embed": [], "count": [], "dense": [], "bm25": [], "search_rest": []
+    }
     keyword = store.keyword_index()
     for question in questions:
-        ms, vector = _timed(lambda q=question.question: embedder.embed([q])[0])
+        ms, vectors = _timed(embedder.embed, [question.question])
+        vector = vectors[0]
         parts["embed"].append(ms)
-        dense_ms, _ = _timed(lambda v=vector: store.dense_search(v, 60))
-        bm25_ms, _ = _timed(lambda q=question.question: keyword.search(q, 50))
-        total_ms, _ = _timed(lambda q=question.question, v=vector: retriever.search(q, 8, vector=v))
+        # Store.dense_search asks Chroma for the collection's size before every query.
+        parts["count"].append(_timed(store.collection.count)[0])
+        dense_ms, _ = _timed(store.dense_search, vector, 60)
+        bm25_ms, _ = _timed(keyword.search, question.question, 50)
+        total_ms, _ = _timed(retriever.search, question.question, 8, vector=vector)
         parts["dense"].append(dense_ms)
         parts["bm25"].append(bm25_ms)
         parts["search_rest"].append(max(total_ms - dense_ms - bm25_ms, 0.0))
@@ -235,8 +242,16 @@ def _hit(name: str, out: Any, question: Question) -> int:
 def worker(size: int, cache: Path, seed: int, real_max: int, n_questions: int,
            repeats: int) -> dict[str, Any]:
     offline_environment()
+    import hashlib
+
+    from assistant.config import Settings
+    from assistant.embeddings import build_embedder
+
     real = size <= real_max
-    store_dir = cache / f"chunks{size}-seed{seed}-{'real' if real else 'random'}-v{STORE_VERSION}"
+    # Keyed by the embedder too: a store built with another model must not be reused.
+    model = hashlib.sha256(build_embedder(Settings()).name.encode()).hexdigest()[:8]
+    kind = "real" if real else "random"
+    store_dir = cache / f"chunks{size}-seed{seed}-{kind}-{model}-v{STORE_VERSION}"
     facts_file = store_dir / "bench.json"
     built_now = False
     if facts_file.is_file():
@@ -276,12 +291,12 @@ def print_report(results: list[dict[str, Any]]) -> None:
             f"{r['hits']['ask'] / n:>6.2f} | {r['peak_rss_mb']:>7.0f}"
         )
     print("\nours hybrid, p50 by component (ms):")
-    print(f"{'chunks':>8} {'embed question':>15} {'Chroma dense':>13} {'BM25':>7} "
-          f"{'fusion+dedup+bodies':>20}")
+    print(f"{'chunks':>8} {'embed question':>15} {'dense_search':>13} {'(of it count())':>16} "
+          f"{'BM25':>7} {'fusion+dedup+bodies':>20}")
     for r in results:
         p = r["parts_p50"]
         print(f"{r['build']['chunks']:>8} {p['embed']:>15.1f} {p['dense']:>13.1f} "
-              f"{p['bm25']:>7.1f} {p['search_rest']:>20.1f}")
+              f"{p['count']:>16.1f} {p['bm25']:>7.1f} {p['search_rest']:>20.1f}")
     print("\nbuilds:")
     for r in results:
         b = r["build"]

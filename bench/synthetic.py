@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 YEAR_START = dt.date(2025, 1, 1)
 
@@ -189,7 +190,7 @@ ISSUES = ["housing costs", "traffic congestion", "flooding", "school places", "a
           "water shortages", "the cost of public transport", "noise from the airport"]
 
 # Fact templates per topic: (sentence, question paraphrasing it, answer slot).
-TOPICS: dict[str, dict[str, list]] = {  # type: ignore[type-arg]
+TOPICS: dict[str, dict[str, list[Any]]] = {
     "transport": {
         "context": [
             "Commuters between {place} and {place2} currently spend an average of {n} minutes"
