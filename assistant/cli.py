@@ -75,6 +75,35 @@ def _today(value: str | None) -> dt.date | None:
         raise InputError(f"--today must be a date like 2026-11-26, not {value!r}", "today") from None
 
 
+class ProgressBar:
+    """A tqdm bar on stderr when it is a terminal (and not --json); silent otherwise.
+
+    The bar appears once its total is known, so its methods fit the pipeline's callbacks.
+    """
+
+    def __init__(self, enabled: bool, desc: str, unit: str) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.desc = desc
+        self.unit = unit
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        self.close()
+        if self.enabled and total:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=self.unit, desc=self.desc, file=sys.stderr)
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def _print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
@@ -123,29 +152,15 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
     targets = list(paths) or [Path("seeds")]
     do_prune = (not paths) if prune is None else prune
     index = services.open_store(create=True)
-    bar = None
-    show_bar = not as_json and sys.stderr.isatty()
-
-    def on_total(total: int) -> None:
-        nonlocal bar
-        if show_bar and total:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
-
-    def on_progress(n: int) -> None:
-        if bar is not None:
-            bar.update(n)
-
+    bar = ProgressBar(not as_json, "embedding", "chunk")
     try:
         report = run_ingest(
             index, services.embedder, targets, prune=do_prune, rebuild=rebuild,
             chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
-            on_total=on_total, on_progress=on_progress,
+            on_total=bar.start, on_progress=bar.update,
         )
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -334,36 +349,19 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
                          "store")
     settings = load_settings(store=store)
     llm_judge = build_judge(settings) if judge else None
-    show_bar = not as_json and sys.stderr.isatty()
-    bar: Any = None
-
-    def on_total(total: int) -> None:
-        nonlocal bar
-        if show_bar and total:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="chunk", desc="embedding corpus", file=sys.stderr)
-
-    def on_chunks(n: int) -> None:
-        if bar is not None:
-            bar.update(n)
-
+    embedding = ProgressBar(not as_json, "embedding corpus", "chunk")
+    asking = ProgressBar(not as_json, "asking", "question")
     try:
-        context = (corpus_services(settings, corpus, on_total, on_chunks) if corpus
-                   else nullcontext(build(settings)))
+        context = (corpus_services(settings, corpus, embedding.start, embedding.update)
+                   if corpus else nullcontext(build(settings)))
         with context as services:
-            if bar is not None:
-                bar.close()
-            if show_bar:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(questions), unit="question", desc="asking", file=sys.stderr)
+            embedding.close()
+            asking.start(len(questions))
             report = evaluate(services, questions, k, judge=llm_judge,
-                              on_progress=lambda _: bar.update(1) if bar is not None else None,
-                              source=str(fixtures))
+                              on_progress=lambda _: asking.update(), source=str(fixtures))
     finally:
-        if bar is not None:
-            bar.close()
+        embedding.close()
+        asking.close()
     summary = report.summary()
     paths = write_outputs(report, out_dir) if out_dir is not None else None
     if as_json:
