@@ -43,15 +43,20 @@ class Services:
             self.__dict__["answerer"] = answerer
 
     def open_store(self, create: bool = False) -> Store:
+        """The store, opened once per Services (and created first when `create`)."""
         from assistant.store import Store, open_chroma
 
+        if "store" in self.__dict__:
+            return self.__dict__["store"]
         root = self.settings.store
         if not create:
             Store.require(root)
         root.mkdir(parents=True, exist_ok=True)
         host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
         client, label = open_chroma(root, self.settings.chroma_url, host_port)
-        return Store(root, client, self.settings.collection, label)
+        store = Store(root, client, self.settings.collection, label)
+        self.__dict__["store"] = store
+        return store
 
     @cached_property
     def store(self) -> Store:

@@ -688,7 +688,6 @@ def corpus_services(
                 f"{first.reason}", "corpus")
         if report.chunks_total == 0:
             raise InputError(f"no articles found in {', '.join(map(str, corpus))}", "corpus")
-        services.__dict__["store"] = store  # the one just filled; opening it twice is wasteful
         yield services
 
 
