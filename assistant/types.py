@@ -138,6 +138,10 @@ class Turn:
     content: str
 
 
+# The passage fields an answer carries (a subset of Passage.to_dict(), as the API documents).
+ANSWER_PASSAGE_FIELDS = ("n", "article_id", "title", "date", "url", "start", "end", "text", "score")
+
+
 @dataclass
 class Answer:
     """The answer to one question, with its verified citations and the passages it was given."""
@@ -161,17 +165,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [
-                {
-                    "n": p.n,
-                    "article_id": p.article.id,
-                    "title": p.article.title,
-                    "date": p.article.date,
-                    "url": p.article.url,
-                    "start": p.start,
-                    "end": p.end,
-                    "text": p.text,
-                    "score": round(p.score, 6),
-                }
+                {k: v for k, v in p.to_dict().items() if k in ANSWER_PASSAGE_FIELDS}
                 for p in self.passages
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

@@ -141,7 +141,6 @@ class ExtractiveAnswerer:
         q_words = set(words(question))
         kind = expected_type(question)
         rows: list[tuple[int, int, Span, str, float, set[str], set[str]]] = []
-        titles: dict[str, set[str]] = {}
         seen: set[str] = set()
         for rank, passage in enumerate(evidence.passages):
             body = evidence.body(passage.article.id)
@@ -154,16 +153,17 @@ class ExtractiveAnswerer:
                 if evidence.question_vector is not None and len(vectors)
                 else np.zeros(len(record.sentences))
             )
+            title_terms = set(terms(passage.article.title))
+            title_key = headline(passage.article.title)
             for (start, end), cosine in zip(record.sentences, cosines, strict=True):
                 text = body[start:end]
                 key = " ".join(text.split()).lower()
                 # The headline repeated atop the body names the story; it answers nothing.
-                if key in seen or len(text) < 12 or key == headline(passage.article.title):
+                if key in seen or len(text) < 12 or key == title_key:
                     continue
                 seen.add(key)
                 rows.append((rank, passage.n, Span(start, end), text, float(cosine),
-                             set(terms(text)), titles.setdefault(
-                                 passage.article.id, set(terms(passage.article.title)))))
+                             set(terms(text)), title_terms))
         # Words shared by most candidate sentences (the story's topic) say little about which
         # sentence answers; weight question words by how rare they are among the candidates.
         n_rows = max(len(rows), 1)
