@@ -179,9 +179,10 @@ def check_answerable(q: dict[str, Any], where: str, articles: dict[str, dict[str
             err(f"{where}: answer {answer!r} is given away by the question")
         if headline and any(contains(a["body"], answer) for a in listed):
             err(f"{where}: headline answer {answer!r} also appears in the body")
-    if q["kind"] == "reprint" and len({a["body"] for a in listed}) != 1 or (
-            q["kind"] == "reprint" and len(listed) < 2):
-        err(f"{where}: a reprint question lists every copy of one story (same body)")
+    if q["kind"] == "reprint":
+        copies = {aid for aid, a in articles.items() if a["body"] == listed[0]["body"]}
+        if len(copies) < 2 or set(q["article_ids"]) != copies:
+            err(f"{where}: a reprint question lists every copy of one story: {sorted(copies)}")
     qdate = q.get("question_date")
     if q["kind"] == "as-of-date" and not qdate:
         err(f"{where}: an as-of-date question needs a question_date")
