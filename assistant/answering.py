@@ -59,7 +59,8 @@ class Asker:
             self.store.registry.chunk_records([p.chunk_id for p in passages])
             if self.answerer.mode == "extractive" else {}
         )
-        return Evidence(standalone, passages, bodies, records, vector)
+        unknown = self.store.keyword_index().unknown(set(terms(standalone)))
+        return Evidence(standalone, passages, bodies, records, vector, today, unknown)
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
             since: str | None = None, until: str | None = None,
@@ -90,6 +91,7 @@ class Asker:
         assert draft is not None
         answer = finish(question, draft, evidence, self.answerer.mode)
         answer.standalone_question = evidence.question if evidence.question != question else None
+        answer.model = getattr(self.answerer, "model_version", None)
         now = time.perf_counter()
         timings["answer"] = (now - answer_started) * 1000
         timings["total"] = (now - started) * 1000
@@ -104,7 +106,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
     text = strip_invalid_markers(draft.text, set(by_n)) if draft.grounded else draft.text
     citations: list[Citation] = []
     unsupported: list[str] = []
-    seen: set[tuple[int, int, int]] = set()
+    seen: set[tuple[int, int, int, str]] = set()
     if draft.grounded:
         for claim in parse_claims(text):
             if not claim.markers:
@@ -118,13 +120,14 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
                 if body is None:
                     continue
                 spans = draft.quotes.get(n) or [best_supporting_sentence(claim.text, passage, body)]
-                for span in _spans_for_claim(claim.text, spans, body):
-                    key = (n, span.start, span.end)
+                for span in _spans_for_claim(claim.text, spans, body, passage.article.title):
+                    key = (n, span.start, span.end, span.field)
                     if key in seen:
                         continue
                     citation = make_citation(n, passage, span, body,
                                              draft.scores.get(n, passage.score))
-                    if citation is not None and verify(citation, evidence.body):
+                    if citation is not None and verify(
+                            citation, evidence.body, lambda a: evidence.text(a, "title")):
                         seen.add(key)
                         citations.append(citation)
     grounded = draft.grounded and bool(citations)
@@ -136,13 +139,16 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
         citations=citations,
         unsupported_sentences=unsupported,
         passages=list(evidence.passages),
+        short_answer=draft.short_answer if grounded else None,
+        confidence=draft.confidence,
     )
 
 
-def _spans_for_claim(claim: str, spans: list[Span], body: str) -> list[Span]:
+def _spans_for_claim(claim: str, spans: list[Span], body: str, title: str) -> list[Span]:
     """Of the spans a marker stands for, the ones this claim quotes (all, if none match)."""
     if len(spans) <= 1:
         return spans
     flat = " ".join(MARKER.sub("", claim).split())
-    matching = [s for s in spans if " ".join(body[s.start:s.end].split()) in flat]
+    matching = [s for s in spans
+                if " ".join((title if s.field == "title" else body)[s.start:s.end].split()) in flat]
     return matching or spans

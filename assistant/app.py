@@ -70,9 +70,10 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
+        from assistant.models import load_models
         from assistant.retrieval import Retriever
 
-        return Retriever(self.store, self.embedder)
+        return Retriever(self.store, self.embedder, load_models().fusion)
 
     @cached_property
     def answerer(self) -> Answerer:

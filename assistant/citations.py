@@ -93,15 +93,19 @@ def best_supporting_sentence(claim: str, passage: Passage, body: str) -> Span:
 
 
 def make_citation(n: int, passage: Passage, span: Span, body: str, score: float) -> Citation | None:
-    """A citation whose quote is checked against the article body; None if it does not match."""
-    quote = body[span.start : span.end]
-    if not quote.strip() or not (0 <= span.start < span.end <= len(body)):
+    """A citation whose quote is checked against the article (body, or headline for a title
+    span); None if it does not match."""
+    text = passage.article.title if span.field == "title" else body
+    quote = text[span.start : span.end]
+    if not quote.strip() or not (0 <= span.start < span.end <= len(text)):
         return None
     a = passage.article
-    return Citation(n, a.id, a.title, a.date, a.url, a.path, span.start, span.end, quote, score)
+    return Citation(n, a.id, a.title, a.date, a.url, a.path, span.start, span.end, quote, score,
+                    span.field)
 
 
-def verify(citation: Citation, body_of: BodyLookup) -> bool:
-    """True when the quote is exactly the article body at its offsets."""
-    body = body_of(citation.article_id)
-    return body is not None and body[citation.start : citation.end] == citation.quote
+def verify(citation: Citation, body_of: BodyLookup, title_of: BodyLookup | None = None) -> bool:
+    """True when the quote is exactly the article body (or headline) at its offsets."""
+    lookup = title_of if citation.field == "title" else body_of
+    text = lookup(citation.article_id) if lookup is not None else None
+    return text is not None and text[citation.start : citation.end] == citation.quote

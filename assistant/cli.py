@@ -176,10 +176,13 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
 @json_option
 def stats(store: Path | None, as_json: bool) -> None:
     """Show what the index holds: articles, chunks, date range, embedding model."""
+    from assistant.models import load_models
+
     services = _services(store=store)
     info = services.store.stats()
+    models = load_models().version
     if as_json:
-        _print_json(info.to_dict())
+        _print_json({**info.to_dict(), "answerer_models": models})
         return
     dates = f"{info.first_date} .. {info.last_date}" if info.first_date else "none"
     click.echo(f"store:           {info.store}")
@@ -188,6 +191,7 @@ def stats(store: Path | None, as_json: bool) -> None:
     click.echo(f"chunks:          {info.chunks}")
     click.echo(f"dates:           {dates}")
     click.echo(f"embedding model: {info.embedding_model or '-'}")
+    click.echo(f"answerer models: {models} (assistant/models/{models}.md)")
 
 
 @main.command()

@@ -367,7 +367,9 @@ class QuestionResult:
         return {
             **self.question.to_dict(),
             "answer": self.answer.answer,
+            "short_answer": self.answer.short_answer,
             "grounded": self.answer.grounded,
+            "confidence": self.answer.confidence,
             "citations": [
                 {**c.to_dict(), "valid": v, "precise": p}
                 for c, v, p in zip(self.answer.citations, self.citation_valid,
@@ -395,15 +397,17 @@ class QuestionResult:
         }
 
 
-def check_citation(citation: Citation, question: Question,
-                   body_of: Callable[[str], str | None]) -> tuple[bool, bool]:
-    """(valid, precise): the quote is the body at its offsets; it comes from the right place.
+def check_citation(citation: Citation, question: Question, body_of: Callable[[str], str | None],
+                   title_of: Callable[[str], str | None] | None = None) -> tuple[bool, bool]:
+    """(valid, precise): the quote is the body (or headline) at its offsets; it comes from the
+    right place.
 
     Precise means the citation is from a supporting article or quotes an evidence sentence, so
     a wire story reprinted under another id still counts.
     """
-    body = body_of(citation.article_id)
-    valid = body is not None and body[citation.start:citation.end] == citation.quote
+    lookup = title_of if citation.field == "title" else body_of
+    text = lookup(citation.article_id) if lookup is not None else None
+    valid = text is not None and text[citation.start:citation.end] == citation.quote
     quote = _flat(citation.quote)
     precise = citation.article_id in question.article_ids or any(
         _flat(e) in quote for e in question.evidence if e.strip()
@@ -412,9 +416,10 @@ def check_citation(citation: Citation, question: Question,
 
 
 def score_question(question: Question, answer: Answer, retrieved: Sequence[str],
-                   latency_ms: float, body_of: Callable[[str], str | None]) -> QuestionResult:
+                   latency_ms: float, body_of: Callable[[str], str | None],
+                   title_of: Callable[[str], str | None] | None = None) -> QuestionResult:
     """Score one answer; `retrieved` is the article id of each top passage in rank order."""
-    checks = [check_citation(c, question, body_of) for c in answer.citations]
+    checks = [check_citation(c, question, body_of, title_of) for c in answer.citations]
     return QuestionResult(question, answer, list(retrieved[:RETRIEVAL_DEPTH]), latency_ms,
                           [v for v, _ in checks], [p for _, p in checks])
 
@@ -463,6 +468,27 @@ def retrieval_metrics(results: Sequence[QuestionResult]) -> dict[str, float | No
     return {name: _mean(values) for name, values in scores.items()}
 
 
+def refusal_curve(results: Sequence[QuestionResult]) -> list[dict[str, float | None]]:
+    """Refusal precision, recall and false refusals if the answerer refused every question
+    whose `confidence` is under each threshold (empty when answers carry no confidence)."""
+    scored = [r for r in results if r.answer.confidence is not None]
+    if not scored:
+        return []
+    points = []
+    for step in range(1, 20):
+        threshold = step / 20
+        refused = [r for r in scored if (r.answer.confidence or 0.0) < threshold]
+        points.append({
+            "threshold": threshold,
+            "precision": _ratio(sum(not r.question.answerable for r in refused), len(refused)),
+            "recall": _ratio(sum(not r.question.answerable for r in refused),
+                             sum(not r.question.answerable for r in scored)),
+            "false_refusal_rate": _ratio(sum(r.question.answerable for r in refused),
+                                         sum(r.question.answerable for r in scored)),
+        })
+    return points
+
+
 def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
     """The figures `assistant eval --json` prints; a ratio with nothing to count is null."""
     answerable = [r for r in results if r.question.answerable]
@@ -499,6 +525,9 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
         },
         "mode": mode,
     }
+    curve = refusal_curve(results)
+    if curve:
+        summary["refusal_curve"] = curve
     judged = [r for r in results if r.verdict is not None]
     if judged:
         # A refusal of an answerable question is wrong without asking, as in `accuracy`.
@@ -529,9 +558,12 @@ class EvalReport:
     judge_model: str | None = None
     source: str = ""
     created: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
+    refusal_threshold: float | None = None  # the answerer's operating point on `confidence`
 
     def summary(self) -> dict[str, Any]:
         summary = summarize(self.results, self.mode)
+        if "refusal_curve" in summary:
+            summary["refusal_threshold"] = self.refusal_threshold
         if "judge" in summary:
             summary["judge"]["model"] = self.judge_model
         return summary
@@ -636,6 +668,11 @@ def evaluate(
     asker = (asker_or_services.asker if isinstance(asker_or_services, Services)
              else asker_or_services)
     results: list[QuestionResult] = []
+
+    def title_of(article_id: str) -> str | None:
+        meta = asker.retriever.article(article_id)
+        return meta.title if meta else None
+
     for question in questions:
         started = time.perf_counter()
         answer = asker.ask(question.question, k=k, today=question.question_date)
@@ -643,14 +680,15 @@ def evaluate(
         top = asker.retriever.search(question.question, RETRIEVAL_DEPTH,
                                      today=question.question_date)
         result = score_question(question, answer, [p.article.id for p in top], latency_ms,
-                                asker.store.registry.body)
+                                asker.store.registry.body, title_of)
         if judge is not None and not result.refused:
             result.verdict = judge.judge(question, answer)
         results.append(result)
         if on_progress is not None:
             on_progress(result)
     return EvalReport(results, asker.answerer.mode, k or asker.default_k,
-                      judge.model if judge else None, source)
+                      judge.model if judge else None, source,
+                      refusal_threshold=getattr(asker.answerer, "threshold", None))
 
 
 @contextmanager
@@ -724,7 +762,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
     ]
     groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "judge"]
-    for group in groups:
+    for group in groups:  # refusal_curve is for report.html and --json, too long for a table
         values = summary.get(group)
         if not isinstance(values, dict):
             continue

@@ -101,6 +101,10 @@ class KeywordIndex:
             return None
         return cls(retriever, chunk_ids, int(info["generation"]))
 
+    def unknown(self, wanted: set[str] | frozenset[str]) -> frozenset[str]:
+        """The terms no indexed chunk contains at all."""
+        return frozenset(t for t in wanted if t not in self._vocab)
+
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Top chunks for `query` with raw BM25 scores; `mask` (0/1 per row) filters rows."""
         if not self.chunk_ids:

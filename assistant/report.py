@@ -191,6 +191,51 @@ def latency_histogram(latencies: Sequence[float], p50: float | None, p95: float 
     return _svg(width, height, body, "Latency histogram")
 
 
+CURVE_STYLE = (("precision", "#1b7f3b", "refusal precision"),
+               ("recall", "#b35900", "refusal recall"),
+               ("false_refusal_rate", "#c0001a", "false refusals"))
+
+
+def refusal_curve_chart(points: Sequence[dict[str, Any]], threshold: float | None) -> str:
+    """Refusal precision, recall and false refusals against the confidence threshold, with the
+    answerer's operating point marked."""
+    width, height, left, bottom, top, right = 512, 280, 44, 60, 16, 16
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x0, y0 = left, top + plot_h
+    body: list[str] = []
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        y = y0 - tick * plot_h
+        x = x0 + tick * plot_w
+        body.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + plot_w}" y2="{y:.1f}" '
+                    'stroke="#e3e6ea"/>')
+        body.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#666">'
+                    f"{tick:g}</text>")
+        body.append(f'<text x="{x:.1f}" y="{y0 + 16}" text-anchor="middle" fill="#666">'
+                    f"{tick:g}</text>")
+    body.append(f'<text x="{x0 + plot_w / 2}" y="{y0 + 32}" text-anchor="middle" fill="#444">'
+                "refuse when confidence is below</text>")
+    for key, colour, label in CURVE_STYLE:
+        coords = [(x0 + float(p["threshold"]) * plot_w, y0 - float(p[key]) * plot_h)
+                  for p in points if p.get(key) is not None]
+        if coords:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                        f'stroke-width="2"><title>{escape(label)}</title></polyline>')
+    if threshold is not None:
+        x = x0 + threshold * plot_w
+        body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{y0}" stroke="#333" '
+                    'stroke-dasharray="4 3"/>')
+        body.append(f'<text x="{x + 4:.1f}" y="{top + 12}" fill="#333">operating point '
+                    f"{threshold:.2f}</text>")
+    lx = float(x0)
+    for _, colour, label in CURVE_STYLE:
+        body.append(f'<rect x="{lx:.1f}" y="{height - 14}" width="11" height="11" '
+                    f'fill="{colour}"/>')
+        body.append(f'<text x="{lx + 15:.1f}" y="{height - 4}">{escape(label)}</text>')
+        lx += 30 + 7.0 * len(label)
+    return _svg(width, height, body, "Refusal precision and recall by confidence threshold")
+
+
 def _nice_step(raw: float) -> float:
     """A round bin width (1, 2 or 5 times a power of ten) at least `raw`."""
     if raw <= 0:
@@ -254,6 +299,9 @@ def _summary_cards(summary: dict[str, Any]) -> str:
         if isinstance(values, dict):
             groups.append((group, list(values.items())))
     for group, items in groups:
+        if group == "refusal" and summary.get("refusal_threshold") is not None:
+            items.append(("confidence threshold", summary["refusal_threshold"]))
+    for group, items in groups:
         cells = "".join(
             f"<tr><td>{escape(str(name))}</td>"
             f'<td class="v">{escape(_fmt(v, 1 if group == "latency_ms" or name == "words" else 3))}'
@@ -311,6 +359,11 @@ def render_html(summary: dict[str, Any], rows: Sequence[dict[str, Any]], *, sour
     latencies = [float(r["scores"]["latency_ms"]) for r in rows]
     lat = summary.get("latency_ms") or {}
     n_failed = sum(r["outcome"] != "correct" for r in rows)
+    curve = ""
+    if summary.get("refusal_curve"):
+        curve = ('<div class="chart"><h3>Refusal by confidence</h3>'
+                 f'{refusal_curve_chart(summary["refusal_curve"], summary.get("refusal_threshold"))}'
+                 "</div>")
     meta = " · ".join(x for x in (
         escape(source) if source else "",
         f"answerer: {escape(str(summary.get('mode')))}",
@@ -341,7 +394,7 @@ nothing to count.</p>
 <div class="chart"><h3>Metrics</h3>{metric_bars(summary)}</div>
 <div class="chart"><h3>Latency</h3>{latency_histogram(latencies, lat.get("p50"), lat.get("p95"))}
 </div>
-<div class="chart wide"><h3>Outcome per question</h3>{outcome_chart(rows)}</div>
+{curve}<div class="chart wide"><h3>Outcome per question</h3>{outcome_chart(rows)}</div>
 </div>
 <h2>Failures ({n_failed} of {len(rows)})</h2>
 {_failure_tables(rows)}

@@ -7,13 +7,16 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.errors import InputError
-from assistant.keyword import words
+from assistant.keyword import terms, words
+from assistant.models import LinearScorer
+from assistant.question import QuestionInfo
 from assistant.store import Store, date_number
 from assistant.types import ArticleMeta, Passage
 
@@ -59,14 +62,19 @@ class _Snapshot:
     chunks: dict[str, tuple[str, int, int]]
     articles: dict[str, ArticleMeta]
     row_dates: np.ndarray
+    title_terms: dict[str, frozenset[str]] = field(default_factory=dict)
+    title_df: dict[str, int] | None = None
 
 
 class Retriever:
     """Finds the passages that best match a question."""
 
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    def __init__(self, store: Store, embedder: Embedder, fusion: LinearScorer | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.fusion = fusion
+        if fusion is not None:
+            fusion.require(FUSION_FEATURES, "fusion")
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, str] = OrderedDict()
@@ -103,6 +111,68 @@ class Retriever:
                     self._bodies.popitem(last=False)
         return body
 
+    def _title_terms(self, snap: _Snapshot, article_id: str) -> frozenset[str]:
+        found = snap.title_terms.get(article_id)
+        if found is None:
+            found = frozenset(terms(snap.articles[article_id].title))
+            snap.title_terms[article_id] = found
+        return found
+
+    def _title_df(self, snap: _Snapshot) -> dict[str, int]:
+        """How many articles' headlines use each term (for story links), once per generation."""
+        if snap.title_df is None:
+            df: dict[str, int] = {}
+            for article_id in snap.articles:
+                for t in self._title_terms(snap, article_id):
+                    df[t] = df.get(t, 0) + 1
+            snap.title_df = df
+        return snap.title_df
+
+    def pool(
+        self,
+        question: str,
+        k: int = 8,
+        since: str | None = None,
+        until: str | None = None,
+        today: dt.date | None = None,
+        vector: np.ndarray | None = None,
+    ) -> Pool:
+        """Every chunk either search found for `question`, with the features fusion ranks by."""
+        snap = self._current()
+        since, until = parse_date(since, "since"), parse_date(until, "until")
+        size = max(50, 5 * k)
+        if vector is None:
+            vector = self.embedder.embed([question])[0]
+        dense = [
+            (cid, sim) for cid, sim in self.store.dense_search(vector, size + 10, since, until)
+            if cid in snap.chunks
+        ][:size]
+        mask = None
+        if since or until:
+            lo = date_number(since) if since else 0
+            hi = date_number(until) if until else 99999999
+            # An explicit filter asks for dated articles, so undated ones (0) fall outside it.
+            mask = ((snap.row_dates >= max(lo, 1)) & (snap.row_dates <= hi)).astype(np.float32)
+        keyword = [
+            (cid, s) for cid, s in self.store.keyword_index().search(question, size, mask)
+            if cid in snap.chunks
+        ]
+        entries: dict[str, PoolEntry] = {}
+        for rank, (cid, sim) in enumerate(dense):
+            entries[cid] = _entry(snap, cid)
+            entries[cid].dense, entries[cid].dense_rank = sim, rank
+        for rank, (cid, score) in enumerate(keyword):
+            entry = entries.get(cid) or _entry(snap, cid)
+            entry.keyword, entry.keyword_rank = score, rank
+            entries[cid] = entry
+        listed = list(entries.values())
+        today = today or dt.date.today()
+        info = QuestionInfo.of(question)
+        titles = [self._title_terms(snap, e.article.id) for e in listed]
+        features = fusion_features(listed, info, titles, self._title_df(snap), today,
+                                   relative_window(question, today))
+        return Pool(listed, features, today)
+
     def search(
         self,
         question: str,
@@ -113,53 +183,25 @@ class Retriever:
         timings: dict[str, float] | None = None,
         vector: np.ndarray | None = None,
     ) -> list[Passage]:
-        """The top `k` passages: RRF of dense and BM25 ranks, soft date bonus, no near-copies."""
+        """The top `k` passages by learned fusion of dense and BM25 evidence, no near-copies."""
         started = time.perf_counter()
-        snap = self._current()
-        since, until = parse_date(since, "since"), parse_date(until, "until")
-        pool = max(50, 5 * k)
-        if vector is None:
-            vector = self.embedder.embed([question])[0]
-        dense = [
-            (cid, sim) for cid, sim in self.store.dense_search(vector, pool + 10, since, until)
-            if cid in snap.chunks
-        ][:pool]
-        mask = None
-        if since or until:
-            lo = date_number(since) if since else 0
-            hi = date_number(until) if until else 99999999
-            # An explicit filter asks for dated articles, so undated ones (0) fall outside it.
-            mask = ((snap.row_dates >= max(lo, 1)) & (snap.row_dates <= hi)).astype(np.float32)
-        keyword = [
-            (cid, s) for cid, s in self.store.keyword_index().search(question, pool, mask)
-            if cid in snap.chunks
-        ]
-        fused: dict[str, float] = {}
-        dense_of = dict(dense)
-        keyword_of = dict(keyword)
-        for ranked in (dense, keyword):
-            for rank, (cid, _) in enumerate(ranked):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        today = today or dt.date.today()
-        window = relative_window(question, today)
-        today_n = date_number(today.isoformat())
-        lo_n = date_number(window[0].isoformat()) if window else 0
-        for cid in fused:
-            date = snap.articles[snap.chunks[cid][0]].date
-            if not date:
-                continue  # undated articles are never pushed down by date reasoning
-            d = date_number(date)
-            if d > today_n:
-                # Written after the question was asked: what it says was not yet known.
-                fused[cid] -= 1.0 / (RRF_K + 1)
-            elif window and d >= lo_n:
-                fused[cid] += 1.0 / (RRF_K + 1)
-        ranked_ids = sorted(fused, key=lambda c: fused[c], reverse=True)
+        pool = self.pool(question, k, since, until, today, vector)
+        passages = self.rank(pool, k)
+        if timings is not None:
+            timings["retrieve"] = (time.perf_counter() - started) * 1000
+        return passages
+
+    def rank(self, pool: Pool, k: int, exclude: frozenset[str] = frozenset()) -> list[Passage]:
+        """The pool's best `k` passages, skipping articles in `exclude` and reprinted copies."""
+        scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
         passages: list[Passage] = []
         kept_shingles: list[set[tuple[str, ...]]] = []
-        for cid in ranked_ids:
-            article_id, start, end = snap.chunks[cid]
-            body = self.body(article_id)
+        for i in np.argsort(-scores, kind="stable"):
+            entry = pool.entries[i]
+            if entry.article.id in exclude:
+                continue
+            start, end = entry.start, entry.end
+            body = self.body(entry.article.id)
             if body is None:
                 continue
             text = body[start:end]
@@ -169,22 +211,166 @@ class Retriever:
             kept_shingles.append(shingles)
             passages.append(
                 Passage(
-                    chunk_id=cid,
-                    article=snap.articles[article_id],
+                    chunk_id=entry.chunk_id,
+                    article=entry.article,
                     start=start,
                     end=end,
                     text=text,
-                    score=fused[cid],
-                    dense_score=dense_of.get(cid),
-                    keyword_score=keyword_of.get(cid),
+                    score=float(scores[i]),
+                    dense_score=entry.dense,
+                    keyword_score=entry.keyword,
                     n=len(passages) + 1,
+                    dense_rank=None if entry.dense_rank is None else entry.dense_rank + 1,
+                    keyword_rank=None if entry.keyword_rank is None else entry.keyword_rank + 1,
                 )
             )
             if len(passages) >= k:
                 break
-        if timings is not None:
-            timings["retrieve"] = (time.perf_counter() - started) * 1000
         return passages
+
+
+@dataclass
+class PoolEntry:
+    """One chunk found by dense search, keyword search or both (ranks are 0-based)."""
+
+    chunk_id: str
+    article: ArticleMeta
+    chunk_index: int
+    start: int
+    end: int
+    dense: float | None = None
+    dense_rank: int | None = None
+    keyword: float | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass
+class Pool:
+    """The candidates for one question and their fusion features (one row per entry)."""
+
+    entries: list[PoolEntry]
+    features: np.ndarray
+    today: dt.date
+
+    def rrf(self) -> np.ndarray:
+        """Reciprocal-rank fusion with the date adjustments: the ranking before learned fusion."""
+        col = {name: i for i, name in enumerate(FUSION_FEATURES)}
+        f = self.features
+        if not len(f):
+            return np.zeros(0)
+        return (f[:, col["rrf"]]
+                + (f[:, col["in_window"]] - f[:, col["after_today"]]) / (RRF_K + 1))
+
+
+FUSION_FEATURES = (
+    "dense", "dense_missing", "dense_rr", "dense_gap",
+    "keyword_norm", "keyword_log", "keyword_rr", "keyword_missing", "keyword_top_margin",
+    "rrf", "title_overlap", "lead_chunk",
+    "after_today", "in_window", "undated", "story_latest", "story_behind",
+)
+STORY_DAYS = 45
+STORY_TITLE_DF = 5
+
+
+def fusion_features(
+    entries: Sequence[PoolEntry],
+    info: QuestionInfo,
+    titles: Sequence[frozenset[str]],
+    title_df: dict[str, int],
+    today: dt.date,
+    window: tuple[dt.date, dt.date] | None,
+) -> np.ndarray:
+    """One row of FUSION_FEATURES per pool entry: scores, ranks, margins, headline, dates."""
+    x = np.zeros((len(entries), len(FUSION_FEATURES)))
+    if not entries:
+        return x
+    dense_sims = [e.dense for e in entries if e.dense is not None]
+    top_dense = max(dense_sims, default=0.0)
+    floor_dense = min(dense_sims, default=0.0)
+    keyword_scores = sorted((e.keyword for e in entries if e.keyword is not None), reverse=True)
+    top_kw = keyword_scores[0] if keyword_scores else 0.0
+    second_kw = keyword_scores[1] if len(keyword_scores) > 1 else 0.0
+    margin = (top_kw - second_kw) / top_kw if top_kw > 0 else 0.0
+    n_terms = max(len(info.terms), 1)
+    today_n = date_number(today.isoformat())
+    lo_n = date_number(window[0].isoformat()) if window else 0
+    stories = _story_features(entries, titles, title_df, today)
+    for i, e in enumerate(entries):
+        dense = e.dense if e.dense is not None else floor_dense
+        rrf = 0.0
+        if e.dense_rank is not None:
+            rrf += 1.0 / (RRF_K + e.dense_rank + 1)
+        if e.keyword_rank is not None:
+            rrf += 1.0 / (RRF_K + e.keyword_rank + 1)
+        date_n = date_number(e.article.date)
+        x[i] = (
+            dense,
+            float(e.dense is None),
+            0.0 if e.dense_rank is None else 1.0 / (1 + e.dense_rank),
+            top_dense - dense,
+            (e.keyword or 0.0) / top_kw if top_kw > 0 else 0.0,
+            np.log1p(e.keyword or 0.0),
+            0.0 if e.keyword_rank is None else 1.0 / (1 + e.keyword_rank),
+            float(e.keyword is None),
+            margin if e.keyword_rank == 0 else 0.0,
+            rrf,
+            len(info.synonym_matches(titles[i])) / n_terms,
+            float(e.chunk_index == 0),
+            float(date_n > today_n),
+            float(bool(window) and lo_n <= date_n <= today_n),
+            float(date_n == 0),
+            *stories[i],
+        )
+    return x
+
+
+def _story_features(
+    entries: Sequence[PoolEntry], titles: Sequence[frozenset[str]], title_df: dict[str, int],
+    today: dt.date,
+) -> list[tuple[float, float]]:
+    """(latest of its story, log days behind the story's latest) for each entry.
+
+    Two dated articles are one story when their headlines share a term few headlines use and
+    they are at most STORY_DAYS apart. Only reports dated on or before `today` count: a later
+    report was not yet known. Undated articles are neutral (0, 0).
+    """
+    dated: dict[str, tuple[dt.date, frozenset[str]]] = {}
+    for e, title in zip(entries, titles, strict=True):
+        if e.article.date and e.article.id not in dated:
+            day = dt.date.fromisoformat(e.article.date)
+            if day <= today:
+                rare = frozenset(t for t in title if title_df.get(t, 0) <= STORY_TITLE_DF)
+                dated[e.article.id] = (day, rare)
+    latest: dict[str, dt.date] = {}
+    for a, (day_a, rare_a) in dated.items():
+        newest = day_a
+        for b, (day_b, rare_b) in dated.items():
+            if b != a and rare_a & rare_b and abs((day_b - day_a).days) <= STORY_DAYS:
+                newest = max(newest, day_b)
+        latest[a] = newest
+    out = []
+    for e in entries:
+        if e.article.id not in latest:
+            out.append((0.0, 0.0))
+            continue
+        day = dated[e.article.id][0]
+        behind = (latest[e.article.id] - day).days
+        has_story = any(
+            b != e.article.id and dated[b][1] & dated[e.article.id][1]
+            and abs((dated[b][0] - day).days) <= STORY_DAYS for b in dated)
+        out.append((float(has_story and behind == 0), float(np.log1p(behind))))
+    return out
+
+
+def _entry(snap: _Snapshot, chunk_id: str) -> PoolEntry:
+    article_id, start, end = snap.chunks[chunk_id]
+    return PoolEntry(chunk_id, snap.articles[article_id], _chunk_index(chunk_id), start, end)
+
+
+def _chunk_index(chunk_id: str) -> int:
+    """Chunk ids end in '#<index>' (chunking.chunk_id)."""
+    tail = chunk_id.rsplit("#", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:

@@ -21,12 +21,16 @@ class Article:
     content_hash: str = ""
 
 
+QuoteField = Literal["body", "title"]
+
+
 @dataclass(frozen=True)
 class Span:
-    """A character range `[start, end)` of an article body."""
+    """A character range `[start, end)` of an article's body (or of its headline)."""
 
     start: int
     end: int
+    field: QuoteField = "body"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Passage:
     dense_score: float | None = None
     keyword_score: float | None = None
     n: int = 0
+    dense_rank: int | None = None  # 1-based rank in dense search, None when not found by it
+    keyword_rank: int | None = None  # 1-based rank in BM25 search
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,12 +103,15 @@ class Passage:
             "score": round(self.score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
             "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 6),
+            "dense_rank": self.dense_rank,
+            "keyword_rank": self.keyword_rank,
         }
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A verified quote: `quote == body[start:end]` of article `article_id`."""
+    """A verified quote: `quote == body[start:end]` of article `article_id` (or of its
+    headline, `title[start:end]`, when `field` is "title")."""
 
     n: int
     article_id: str
@@ -114,6 +123,7 @@ class Citation:
     end: int
     quote: str
     score: float
+    field: QuoteField = "body"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +136,7 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "quote": self.quote,
+            "field": self.field,
             "score": round(self.score, 6),
         }
 
@@ -155,13 +166,21 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None
+    # The answer phrase alone ("Massachusetts"), when the answerer found one.
+    short_answer: str | None = None
+    # Probability that the passages answer the question (the refusal gate), when computed.
+    confidence: float | None = None
+    model: str | None = None  # version of the learned answerer models in use
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.answer,
+            "short_answer": self.short_answer,
             "grounded": self.grounded,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "mode": self.mode,
+            "model": self.model,
             "citations": [c.to_dict() for c in self.citations],
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [

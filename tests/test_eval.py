@@ -38,26 +38,31 @@ from assistant.types import Answer, ArticleMeta, Citation, Passage
 from .fake_llm import FakeOpenAIServer
 
 # Regression floors for the extractive answerer, a few points under what was measured on
-# 2026-11-27 after the headline-weight change (`assistant eval <set> --corpus <dir> --json`,
-# extractive, k=8, int8 MiniLM, refusal threshold 0.5):
-#   seed (37 q):    hit@1 1.000, accuracy 0.920, citation precision 1.000, refusal recall 0.917,
+# 2026-12-01 with the learned models answerer-v1 (`assistant eval <set> --corpus <dir> --json`,
+# extractive, k=8, int8 MiniLM, refusal at the trained operating point):
+#   seed (37 q):    hit@1 1.000, accuracy 0.880, citation precision 1.000, refusal recall 0.500,
 #                   false refusals 0.040
-#   corpus (173 q): hit@1 0.815, hit@5 0.993, mrr@10 0.891, accuracy 0.801, citation precision
-#                   0.776, refusal recall 0.591, false refusals 0.073
+#   corpus (173 q): hit@1 0.887, hit@5 1.000, mrr@10 0.934, accuracy 0.808, citation precision
+#                   0.887, refusal recall 0.227, false refusals 0.020
+# Both sets are training data of answerer-v1 (held-out figures: README "Quality"). Refusal
+# recall is lower than the hand-set threshold of 0.5 gave (0.917 / 0.591): the learned operating
+# point allows at most 5 % false refusals, where the old one refused 4-8 % of answerable
+# questions on these sets and 19-22 % on paraphrased news-quiz questions. The ceilings on
+# false refusals below are the other half of that trade.
 # On these small sets one question moves a figure by 0.7-4 points, so each floor allows about
-# one or two questions. The answerer and retriever are still being tuned: raise the floors when
-# they improve, and treat a drop below them as a regression to explain, not a number to lower.
+# one or two questions. Raise the floors when the answerer improves, and treat a drop below
+# them as a regression to explain, not a number to lower.
 FLOORS: dict[str, dict[str, float]] = {
-    "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.88, "citations.valid": 1.0,
-             "citations.precision": 0.95, "refusal.recall": 0.83},
-    "corpus": {"retrieval.hit@1": 0.78, "retrieval.hit@5": 0.97, "retrieval.mrr@10": 0.86,
-               "answer.accuracy": 0.76, "citations.valid": 1.0, "citations.precision": 0.74,
-               "refusal.recall": 0.5},
+    "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.84, "citations.valid": 1.0,
+             "citations.precision": 0.95, "refusal.recall": 0.41},
+    "corpus": {"retrieval.hit@1": 0.86, "retrieval.hit@5": 0.98, "retrieval.mrr@10": 0.91,
+               "answer.accuracy": 0.78, "citations.valid": 1.0, "citations.precision": 0.85,
+               "refusal.recall": 0.18},
 }
 # Refusing answerable questions is the failure users notice most; these are ceilings.
 CEILINGS: dict[str, dict[str, float]] = {
-    "seed": {"refusal.false_refusal_rate": 0.12},
-    "corpus": {"refusal.false_refusal_rate": 0.1},
+    "seed": {"refusal.false_refusal_rate": 0.08},
+    "corpus": {"refusal.false_refusal_rate": 0.05},
 }
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,10 +380,16 @@ def test_cli_json_prints_exactly_the_summary_object() -> None:
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1
     summary = json.loads(result.stdout)
-    assert set(summary) == {"n", "n_answerable", "n_unanswerable", *SUMMARY_SHAPE, "mode"}
+    assert set(summary) == {"n", "n_answerable", "n_unanswerable", *SUMMARY_SHAPE, "mode",
+                            "refusal_curve", "refusal_threshold"}
     for group, names in SUMMARY_SHAPE.items():
         assert set(summary[group]) == names, group
         assert all(isinstance(v, float) for v in summary[group].values()), summary[group]
+    # The refusal curve: refusing more (a higher threshold) never finds fewer unanswerables.
+    curve = summary["refusal_curve"]
+    assert [p["threshold"] for p in curve] == sorted(p["threshold"] for p in curve)
+    recalls = [p["recall"] for p in curve]
+    assert recalls == sorted(recalls) and 0 < summary["refusal_threshold"] < 1
     assert summary["n"] == summary["n_answerable"] + summary["n_unanswerable"] == 37
     assert summary["mode"] == "extractive"
     assert result.stderr == ""  # no progress bar when the output is for a program
@@ -395,6 +406,9 @@ def test_cli_out_writes_results_and_a_self_contained_report(tmp_path: Path) -> N
     assert {"id", "answer", "citations", "scores", "outcome", "failure"} <= set(rows[0])
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<svg" in page and "<script" not in page
+    assert "Refusal precision and recall by confidence threshold" in page
+    assert "operating point" in page
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in rows)
     accuracy = sum(r["scores"]["correct"] for r in rows if r["type"] == "answerable") / sum(
         r["type"] == "answerable" for r in rows)
     assert f"{accuracy:.3f}" in page  # the summary numbers are on the page

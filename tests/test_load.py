@@ -21,7 +21,9 @@ QUESTIONS = {
     "How many jobs is Corvane Systems cutting?": "c21-corvane-layoffs",
     "When does the plastic bag ban take effect?": "c05-council-plastic-bag-ban",
     "Who won the Riverton mayoral election?": "c19-mayoral-election-results",
-    "How many people were injured in the Green Line derailment?": "c09-green-line-derailment",
+    # The follow-up report raised the count to 15; the answer comes from it.
+    "How many people were injured in the Green Line derailment?":
+        "c10-green-line-derailment-update",
     "Where was Delphine forecast to make landfall?": "c12-storm-delphine-forecast",
     "How many turbines will the Gull Point Wind Farm have?": "c36-wind-farm-approval",
 }

@@ -41,5 +41,6 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
             base_url=llm_base_url(settings),
         )
     from assistant.answerers.extractive import ExtractiveAnswerer
+    from assistant.models import load_models
 
-    return ExtractiveAnswerer(threshold=settings.refusal_threshold)
+    return ExtractiveAnswerer(load_models(), threshold=settings.refusal_threshold)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -23,9 +24,19 @@ class Evidence:
     bodies: dict[str, str]
     records: dict[str, ChunkRecord] = field(default_factory=dict)
     question_vector: np.ndarray | None = None
+    today: dt.date | None = None
+    # Question terms that no article in the index uses: the question is about something else.
+    unknown_terms: frozenset[str] = frozenset()
 
     def body(self, article_id: str) -> str | None:
         return self.bodies.get(article_id)
+
+    def text(self, article_id: str, field: str = "body") -> str | None:
+        """The text a quote's offsets point into: the article body or its headline."""
+        if field == "title":
+            return next((p.article.title for p in self.passages if p.article.id == article_id),
+                        None)
+        return self.body(article_id)
 
 
 @dataclass
@@ -36,6 +47,8 @@ class Draft:
     grounded: bool
     quotes: dict[int, list[Span]] = field(default_factory=dict)
     scores: dict[int, float] = field(default_factory=dict)
+    confidence: float | None = None
+    short_answer: str | None = None
 
 
 class Answerer(Protocol):

@@ -1,0 +1,220 @@
+"""What a question asks: its content terms, the kind of answer it wants, its names, paraphrases.
+
+Shared by retrieval (learned fusion) and the extractive answerer, and by the training script
+through them, so the features the models were fitted on are the ones computed at answer time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from assistant.keyword import STOPWORDS, terms, words
+
+AnswerType = Literal["date", "number", "entity", "any"]
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+DATE = re.compile(
+    rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tonight|"
+    r"yesterday|tomorrow|week|weeks|month|months|year|years|days?|ago|morning|evening|night|"
+    r"afternoon|spring|summer|autumn|fall|winter|noon|midnight|"
+    r"(1[89]|20)\d\d|\d{1,2}:\d\d|\d+(st|nd|rd|th))\b",
+    re.I,
+)
+NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    "fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    "eighty|ninety|hundred|thousand|million|billion|trillion|dozen|dozens"
+)
+NUMBER = re.compile(
+    rf"\d|\b({NUMBER_WORDS}|half|several|single|double|triple|percent)\b",
+    re.I,
+)
+CAPITAL = re.compile(r"\b[A-Z][a-zA-Z'’.-]+")
+
+# Words a news quiz uses for what an article says another way. Each line is one group; a
+# question word matches any word of its group. Kept small and news-specific on purpose: a
+# general thesaurus matches too much ("run" ~ "manage" ~ "operate").
+SYNONYM_GROUPS = """
+called named nicknamed dubbed titled known
+died killed dead death deaths perished fatalities fatal lives
+won beat defeated victory triumph winner winning
+lost loss losing defeat
+fired sacked dismissed ousted removed
+bought acquired purchased acquisition takeover buy buying
+sold sale selling
+cost price priced costs worth value valued
+postponed delayed deferred
+cancelled canceled scrapped axed
+hired appointed recruited
+resigned quit stepped
+arrested detained custody
+injured hurt wounded injuries
+began started launched opened kicked
+ended finished concluded closed
+rose increased grew climbed jumped rise increase growth
+fell dropped declined decreased slumped fall drop decline decrease
+company firm business
+boss chief head heads leader ceo executive president runs chairs chair directs director
+city town
+country nation
+money funding funds budget grant
+vote ballot election poll referendum
+law bill legislation act
+police officers
+doctor physician
+children kids
+car vehicle
+home house homes houses residence residents
+ship vessel boat
+plane aircraft jet airliner flight
+team side club squad
+game match fixture
+award prize honour honor
+film movie
+show series programme program drama
+book novel
+jobs workers staff employees employment
+charged accused indicted
+sentenced jailed imprisoned
+storm hurricane cyclone typhoon
+fire wildfire blaze
+earthquake quake tremor
+built constructed construction
+earmarked allocated set aside sets budgeted
+conceded admitted defeat
+derailed derailment tracks rails
+injured injury hurt pulled
+opposed against dissenting dissent voted
+replaces replacing succeeds succeeding successor
+salary salaries earn earns pay paid wage wages
+crowd attendance attended spectators fans
+said told stated announced
+say tell announce statement
+agreed approved passed backed endorsed
+rejected refused denied blocked
+banned prohibited barred
+attack assault strike raid
+soldiers troops military army forces
+president leader
+minister secretary
+hospital clinic
+school schools
+university college
+record highest
+largest biggest
+smallest lowest
+""".strip().splitlines()
+
+
+@lru_cache(maxsize=1)
+def synonym_groups() -> dict[str, frozenset[int]]:
+    """Stemmed word -> the groups it belongs to."""
+    groups: dict[str, set[int]] = {}
+    for number, line in enumerate(SYNONYM_GROUPS):
+        for word in line.split():
+            for stem in terms(word) or [word]:
+                groups.setdefault(stem, set()).add(number)
+    return {stem: frozenset(ids) for stem, ids in groups.items()}
+
+
+def expected_type(question: str) -> AnswerType:
+    """What kind of thing the question asks for, from its wh-phrase.
+
+    The asking phrase is checked before any later clause, so "How many buses ran when the
+    bridge closed?" asks for a number, not a date.
+    """
+    q = question.lower()
+    number = re.search(r"\b(how (many|much|long|old|far|big|large|often|high|fast)|what "
+                       r"(percentage|number|amount|share|proportion|price|cost|sum)|by how)\b", q)
+    date = re.search(r"(^|[,;] *)when\b|\b(what (date|day|year|month|time)|which (date|day|year|"
+                     r"month)|since when|how long ago|in what year)\b", q)
+    # "Which show ...", "which company ...": a which-question picks one named thing.
+    entity = re.search(r"\b(who|whom|whose|where|which|(what) [a-z ]{0,30}\b(called|named|"
+                       r"nicknamed|dubbed|titled)\b|which (person|man|woman|official|player|"
+                       r"company|firm|member|team|city|country|town|state|group|party|"
+                       r"organi[sz]ation)|what (company|firm|team|city|country|town|state|"
+                       r"group|party|organi[sz]ation|is the name|was the name|name))\b", q)
+    found = [(m.start(), kind) for m, kind in ((number, "number"), (date, "date"),
+                                                (entity, "entity")) if m]
+    if not found:
+        return "any"
+    return min(found)[1]  # type: ignore[return-value]
+
+
+def has_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:
+    """Whether the sentence holds the kind of thing asked for, not already in the question."""
+    if kind == "date":
+        return bool(DATE.search(sentence))
+    if kind == "number":
+        return bool(NUMBER.search(sentence))
+    if kind == "entity":
+        return any(
+            m.group().lower().strip(".'’") not in question_words
+            and m.group().lower() not in STOPWORDS
+            for m in CAPITAL.finditer(sentence)
+        )
+    return True
+
+
+def question_entities(question: str) -> list[str]:
+    """Names and numbers in the question, not counting its first word."""
+    tokens = re.findall(r"[A-Za-z0-9][\w'’&.-]*", question)
+    names = [re.sub(r"['’]s$", "", t).strip(".'’-") for t in tokens[1:]
+             if (t[0].isupper() or t[0].isdigit()) and t.lower() not in STOPWORDS]
+    return [n for n in names if n]
+
+
+WH_WORDS = ("who", "what", "which", "where", "when", "why", "how")
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """A question taken apart once, for every feature that needs it."""
+
+    text: str
+    terms: frozenset[str]
+    words: frozenset[str]
+    kind: AnswerType
+    wh: str
+    entities: tuple[str, ...]
+    bigrams: frozenset[tuple[str, str]]
+    # Terms of the words that are not names: what the question asks about the names. An
+    # unanswerable question about a known entity usually misses these ("project manager").
+    content_terms: frozenset[str]
+    asks_name: bool  # "What was the robot called?", "What is the name of ..."
+
+    @classmethod
+    def of(cls, question: str) -> QuestionInfo:
+        own = terms(question)
+        low = question.lower()
+        wh = next((w for w in WH_WORDS if re.search(rf"\b{w}\b", low)), "other")
+        entities = question_entities(question)
+        named = {t for e in entities for t in terms(e)}
+        return cls(
+            text=question,
+            terms=frozenset(own),
+            words=frozenset(words(question)),
+            kind=expected_type(question),
+            wh=wh,
+            entities=tuple(entities),
+            bigrams=frozenset(itertools.pairwise(own)),
+            content_terms=frozenset(own) - named,
+            asks_name=bool(re.search(r"\b(called|named|nicknamed|dubbed|titled|name|names)\b",
+                                     low)),
+        )
+
+    def synonym_matches(self, other_terms: set[str] | frozenset[str]) -> set[str]:
+        """Question terms present in `other_terms` as themselves or as a paraphrase."""
+        groups = synonym_groups()
+        other_groups: set[int] = set()
+        for t in other_terms:
+            other_groups |= groups.get(t, frozenset())
+        return {t for t in self.terms
+                if t in other_terms or (groups.get(t, frozenset()) & other_groups)}

@@ -1,0 +1,153 @@
+"""The learned answerer on cases users hit: paraphrased questions, names only in a headline,
+the latest of several reports, and a calibrated refusal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.answerers.phrases import phrases
+from assistant.ingest import ingest
+from assistant.models import load_models
+
+ARTICLES = {
+    "robotics-final": ("Ridgeway students win regional robotics final", "2026-03-14", """\
+A team of five students from Ridgeway High School won the regional robotics championship on \
+Saturday, beating 23 other schools at the Calder Convention Center.
+
+The competition asked each team to build a machine that could sort coloured blocks and stack \
+them on a moving platform within three minutes.
+
+Their robot, nicknamed "Gearbox Gus", scored 312 points in the final round, well ahead of the \
+runner-up from Eastbrook Academy.
+
+Team captain Priya Natarajan said the group had spent most of the winter rebuilding the \
+robot's arm after it failed during a practice match in January.
+
+The Ridgeway team will now travel to the national championship in Denver in May. The school \
+said local businesses had donated $4,500 to cover travel costs."""),
+    "squid-game": ("'Squid Game': Netflix green lights season 2", "2021-11-16", """\
+Netflix announced Sunday that the wildly popular South Korean show is green lit for a second \
+season.
+
+The survival drama became the streaming service's most watched series ever within weeks of its \
+release in September, with viewers in 94 countries.
+
+Its creator said in a statement that the second season would bring back the main character \
+and introduce new players. No release date was given."""),
+    "council-budget": ("Calder council passes budget after long debate", "2026-03-10", """\
+The Calder city council approved a $212 million budget on Tuesday after a debate that lasted \
+more than six hours.
+
+The budget raises spending on road repairs by 12 percent and adds 14 police officers.
+
+Council member Dana Whitfield voted against it, saying the city should have cut property \
+taxes instead."""),
+    "flood-day1": ("Flooding in Marlow: three dead as river bursts banks", "2026-02-02", """\
+Three people have died in Marlow after the river Esk burst its banks overnight, police said \
+on Monday.
+
+About 400 homes were evacuated and emergency shelters were opened at two schools."""),
+    "flood-day3": ("Marlow flood death toll rises to seven", "2026-02-04", """\
+The number of people killed in the Marlow floods has risen to seven, police said on \
+Wednesday, as rescue teams searched flooded streets.
+
+The river Esk began to fall on Wednesday afternoon, but more rain is forecast."""),
+    "flood-day6": ("Marlow floods: death toll reaches eleven", "2026-02-07", """\
+Eleven people are now known to have died in the Marlow floods, police said on Saturday, after \
+the bodies of four more residents were recovered.
+
+The government promised emergency grants of 1,500 pounds to every flooded household."""),
+}
+
+
+@pytest.fixture(scope="module")
+def quality_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
+    from .conftest import make_services
+
+    folder = tmp_path_factory.mktemp("quality")
+    corpus = folder / "articles"
+    corpus.mkdir()
+    for article_id, (title, date, body) in ARTICLES.items():
+        (corpus / f"{article_id}.md").write_text(
+            f'---\nid: "{article_id}"\ntitle: "{title}"\ndate: "{date}"\n---\n{body}\n',
+            encoding="utf-8")
+    services = make_services(folder / "store", embedder)
+    report = ingest(services.open_store(create=True), services.embedder, [corpus])
+    assert not report.skipped
+    return services
+
+
+def test_paraphrased_question_finds_the_robots_nickname(quality_services: Any) -> None:
+    answer = quality_services.asker.ask("What was the robot called?")
+    assert answer.grounded
+    assert "Gearbox Gus" in answer.answer
+    assert answer.short_answer == "Gearbox Gus"
+    assert answer.answer.startswith("Gearbox Gus")
+    assert any("nicknamed" in c.quote for c in answer.citations)
+
+
+def test_name_only_in_the_headline_is_answered_and_the_headline_cited(
+        quality_services: Any) -> None:
+    answer = quality_services.asker.ask(
+        "Which wildly popular show was green lit for a new season?")
+    assert answer.grounded
+    assert "Squid Game" in answer.answer
+    titles = [c for c in answer.citations if c.field == "title"]
+    assert titles and titles[0].quote == "'Squid Game': Netflix green lights season 2"
+    assert titles[0].start == 0 and titles[0].end == len(titles[0].quote)
+    bodies = [c for c in answer.citations if c.field == "body"]
+    assert any("green lit for a second season" in c.quote for c in bodies)
+
+
+def test_latest_report_before_the_question_date_answers(quality_services: Any) -> None:
+    ask = quality_services.asker.ask
+    question = "How many people have died in the Marlow floods?"
+    assert "Eleven" in ask(question, today=dt.date(2026, 2, 10)).answer
+    # Asked on the 5th, the report of the 7th did not exist yet.
+    assert "seven" in ask(question, today=dt.date(2026, 2, 5)).answer
+
+
+def test_unrelated_question_is_refused_with_low_confidence(quality_services: Any) -> None:
+    answer = quality_services.asker.ask("Who won the 2022 World Cup final?")
+    assert not answer.grounded and "don't say" in answer.answer
+    assert answer.confidence is not None
+    assert answer.confidence < quality_services.answerer.threshold
+    grounded = quality_services.asker.ask("How much was the Calder council budget?")
+    assert grounded.grounded and "$212 million" in grounded.answer
+    assert grounded.confidence is not None and grounded.confidence > answer.confidence
+
+
+def test_shipped_models_match_the_features_the_code_computes() -> None:
+    from assistant.answerers.extractive import CONFIDENCE_FEATURES, SENTENCE_FEATURES
+    from assistant.answerers.phrases import SPAN_FEATURES
+    from assistant.retrieval import FUSION_FEATURES
+
+    models = load_models()
+    assert models.version == "answerer-v1"
+    assert models.fusion.features == FUSION_FEATURES
+    assert models.sentence.features == SENTENCE_FEATURES
+    assert models.confidence.features == CONFIDENCE_FEATURES
+    assert models.span.features == SPAN_FEATURES
+    assert models.confidence.threshold is not None and 0 < models.confidence.threshold < 1
+    card = Path(__file__).resolve().parent.parent / "assistant" / "models" / "answerer-v1.md"
+    assert "held-out" in card.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ('Their robot, nicknamed "Gearbox Gus", scored 312 points.', ["Gearbox Gus", "312 points"]),
+    ("The bridge reopened at about 5:30 a.m. on Thursday.", ["about 5:30 a.m.", "Thursday"]),
+    ("Full results are now expected in the spring of 2028.", ["the spring of 2028"]),
+    ("The debate was moderated by Lydia Chen of Channel 6.", ["Lydia Chen", "Channel 6"]),
+    ("The council approved $4.5 million for HLV-207 trials.", ["$4.5 million"]),
+])
+def test_answer_phrases_are_found_by_shape(sentence: str, expected: list[str]) -> None:
+    found = [p.text for p in phrases(sentence)]
+    for phrase in expected:
+        assert phrase in found
+    assert "207" not in found  # a code is not a number
+    for p in phrases(sentence):
+        assert sentence[p.start:p.end] == p.text
