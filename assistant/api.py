@@ -605,10 +605,11 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
 
     @app.get("/healthz", response_model=None, tags=["health"], summary="Liveness and counts")
     def healthz() -> Any:
-        """Whether the store answers, what it holds, and which answerer is in use."""
+        """Whether the store answers a real (date-filtered) query, what it holds, and which
+        answerer is in use."""
         try:
             stats = services.store.stats()
-            vectors = services.store.collection.count()
+            vectors = services.store.probe()
         except Exception as exc:  # any failure here means "not healthy"
             return _json_response(503, {"status": "error", **error_body(
                 f"store unreachable: {exc}", None, "server_error")})

@@ -53,8 +53,8 @@ class Services:
             Store.require(root)
         root.mkdir(parents=True, exist_ok=True)
         host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
-        client, label = open_chroma(root, self.settings.chroma_url, host_port)
-        store = Store(root, client, self.settings.collection, label)
+        store = Store(root, open_chroma(root, self.settings.chroma_url, host_port),
+                      self.settings.collection)
         self.__dict__["store"] = store
         return store
 

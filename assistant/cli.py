@@ -140,7 +140,8 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
     .html, .json/.jsonl (one article per object: id, title, text, date, url, source) and .pdf.
     A file that cannot be read is reported and skipped; the rest is indexed.
 
-    Exit codes: 0 all read, 3 some files skipped, 2 bad arguments.
+    Exit codes: 0 all read, 3 some files skipped, 2 bad arguments, 75 another ingest is
+    writing to the same store (one writer at a time; searching and serving go on).
     """
     from assistant.app import build
     from assistant.ingest import ingest as run_ingest
@@ -164,6 +165,8 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
     if as_json:
         _print_json(report.to_dict())
     else:
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
         for problem in report.skipped:
             click.echo(f"skipped {problem.path}: {problem.reason}", err=True)
         click.echo(report.summary())

@@ -35,6 +35,13 @@ class StoreError(AssistantError):
     """The vector store could not be reached or is inconsistent."""
 
 
+class StoreBusyError(AssistantError):
+    """Another process is writing to the store; only one writer at a time."""
+
+    # EX_TEMPFAIL (sysexits.h): nothing is wrong with the command, run it again later.
+    exit_code = 75
+
+
 class ModelError(AssistantError):
     """The embedding model or its tokenizer could not be loaded or run."""
 
@@ -48,10 +55,16 @@ class PromptError(AssistantError):
 
 
 class ArticleError(AssistantError):
-    """One input file (or one line of it) could not be read as an article."""
+    """One input file (or one line of it) could not be read as an article.
+
+    `path` is where to look, as shown to the user (`file:line` for a line of a JSON Lines
+    file); `file` is the file alone, for code that needs it (a file name may contain ':').
+    """
 
     def __init__(self, path: str, reason: str, line: int | None = None) -> None:
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {reason}")
         self.path = where
+        self.file = path
+        self.line = line
         self.reason = reason

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ class IngestReport:
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
+    # Things the user should know about this run besides the counts, one line each.
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class IngestReport:
             "chunks_embedded": self.chunks_embedded,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
+            "notes": self.notes,
         }
 
     def summary(self) -> str:
@@ -55,13 +59,24 @@ class IngestReport:
         )
 
 
+def stored_path(path: str | Path) -> str:
+    """The absolute path an article's file is stored under: folders resolved (symlinks, ..),
+    the file's own name kept, so the same file reached from any directory is one path."""
+    p = Path(path).absolute()
+    return str(p.parent.resolve() / p.name)
+
+
+def _root(path: Path) -> Path:
+    return path.resolve() if path.is_dir() else Path(stored_path(path))
+
+
 def _under(path: str, roots: Sequence[Path]) -> bool:
-    p = Path(path).resolve()
-    for root in roots:
-        r = root.resolve()
-        if p == r or r in p.parents:
-            return True
-    return False
+    p = Path(path)
+    return any(p == root or root in p.parents for root in roots)
+
+
+def chunking_label(chunk_tokens: int, chunk_overlap: int) -> str:
+    return f"{chunk_tokens} tokens, {chunk_overlap} overlap"
 
 
 def ingest(
@@ -78,42 +93,95 @@ def ingest(
 ) -> IngestReport:
     """Bring the index in line with the articles under `paths`, embedding only what changed.
 
-    With `prune`, stored articles that came from under `paths` and were not seen this time
-    are removed (but never those whose file failed to read: a broken file loses nothing).
+    With `prune`, stored articles whose files were under `paths` and are gone (or no longer
+    hold them) are removed; an article whose file failed to read loses nothing. Only one
+    ingest writes to a store at a time: another one raises `StoreBusyError` at once.
     """
+    with store.writing("rebuild" if rebuild else "ingest"):
+        return _ingest(store, embedder, paths, prune=prune, rebuild=rebuild,
+                       chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+                       on_total=on_total, on_progress=on_progress)
+
+
+def _ingest(
+    store: Store,
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    prune: bool,
+    rebuild: bool,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    on_total: Callable[[int], None] | None,
+    on_progress: Progress | None,
+) -> IngestReport:
     started = time.perf_counter()
     if rebuild:
         store.reset()
     store.check_embedder(embedder.name)
-    articles, problems = read_articles(paths)
+    read, problems = read_articles(paths)
+    # Stored paths are absolute, so a later run from another directory means the same files.
+    articles = [replace(a, path=stored_path(a.path)) for a in read]
     report = IngestReport(skipped=problems)
     states = store.registry.states()
+    stored_paths = store.registry.paths()
+    chunking = chunking_label(chunk_tokens, chunk_overlap)
+    previous_chunking = store.registry.get_meta("chunking")
+    # A store written before chunk settings were recorded is taken to match the current ones.
+    rechunk = previous_chunking not in (None, chunking) and bool(states)
+    if rechunk:
+        report.notes.append(
+            f"chunk settings changed ({previous_chunking} -> {chunking}): every article in the "
+            "index is chunked and embedded again")
+        # Should this run stop part-way, the next one must not trust either setting.
+        store.registry.set_meta("chunking", f"unfinished change to {chunking}")
     changed: list[Article] = []
+    moved: dict[str, str] = {}
     for article in articles:
         previous = states.get(article.id)
         if previous is None:
             report.added += 1
             changed.append(article)
-        elif previous == (article.content_hash, "ready"):
+        elif previous == (article.content_hash, "ready") and not rechunk:
             report.unchanged += 1
-        else:  # new content, or a write that was interrupted last time
+            if stored_paths.get(article.id) != article.path:
+                moved[article.id] = article.path  # moved, or stored relative by an old version
+        else:  # new content, a write interrupted last time, or new chunk settings
             report.updated += 1
             changed.append(article)
 
     seen = {a.id for a in articles}
-    broken = {Path(p.path.split(":")[0]).resolve() for p in problems}
-    registry_paths = {m.id: m.path for m in store.registry.ready_articles().values()}
+    if rechunk:
+        # Articles from other folders are chunked again from their stored text.
+        others = [a for a in store.registry.load_articles() if a.id not in seen]
+        report.updated += len(others)
+        changed.extend(others)
+        seen.update(a.id for a in others)
+
+    # A folder that is missing (a typo, an unmounted disk) is reported, and prunes nothing.
+    roots = [_root(p) for p in paths if p.exists()]
+    read_files = {a.path for a in articles}
+    broken = {stored_path(p.file) for p in problems}
+
+    def vanished(path: str) -> bool:
+        """The article's file was under `paths` and is gone, or was read without it."""
+        if not os.path.isabs(path):
+            return False  # stored relative by an old version: its base is unknown
+        if path in broken or not _under(path, roots):
+            return False
+        return path in read_files or not os.path.lexists(path)
+
     to_remove = []
     for article_id, (_, state) in states.items():
         if article_id in seen:
             continue
+        path = stored_paths.get(article_id, "")
         if state != "ready":
-            to_remove.append(article_id)  # interrupted and its file is gone: finish the job
-            continue
-        path = registry_paths.get(article_id, "")
-        if prune and Path(path).resolve() not in broken and (
-            _under(path, paths) or not Path(path).exists()
-        ):
+            # An interrupted write whose file is gone: finish the job. (If the file is still
+            # there, the next ingest of its folder redoes the write.)
+            if vanished(path) or (os.path.isabs(path) and not os.path.lexists(path)):
+                to_remove.append(article_id)
+        elif prune and vanished(path):
             to_remove.append(article_id)
 
     chunked = {
@@ -132,8 +200,11 @@ def ingest(
     if batch:
         report.chunks_embedded += _embed_and_write(store, embedder, batch, chunked, on_progress)
 
+    store.move_articles(moved)
     store.remove_articles(to_remove)
     report.removed = len(to_remove)
+    # Recorded last: a run interrupted while chunking everything again starts over next time.
+    store.registry.set_meta("chunking", chunking)
     store.keyword_index()  # rebuilt here when anything changed, never at query time
     report.chunks_total = store.stats().chunks
     report.seconds = time.perf_counter() - started

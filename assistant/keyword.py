@@ -81,6 +81,14 @@ class KeywordIndex:
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
 
+    @staticmethod
+    def saved_generation(folder: Path) -> int | None:
+        """The generation of the index saved in `folder`, if any."""
+        try:
+            return int(json.loads((folder / "chunks.json").read_text())["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The saved index, or None when it is missing or unreadable (then it is rebuilt)."""

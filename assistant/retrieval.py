@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.errors import InputError
-from assistant.keyword import terms, words
+from assistant.keyword import KeywordIndex, terms, words
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
 from assistant.store import Store, date_number
@@ -56,11 +56,13 @@ def parse_date(value: str | None, field: str) -> str | None:
 
 @dataclass
 class _Snapshot:
-    """Per-generation lookups: chunk id -> (article id, start, end) and BM25 row dates."""
+    """Per-generation lookups: chunk id -> (article id, start, end), the BM25 index and its
+    row dates (the index is kept here so the dates always match its rows)."""
 
     generation: int
     chunks: dict[str, tuple[str, int, int]]
     articles: dict[str, ArticleMeta]
+    keyword: KeywordIndex
     row_dates: np.ndarray
     title_terms: dict[str, frozenset[str]] = field(default_factory=dict)
     title_df: dict[str, int] | None = None
@@ -87,14 +89,19 @@ class Retriever:
         with self._lock:
             if self._snapshot is not None and self._snapshot.generation == generation:
                 return self._snapshot
+            # Articles and chunks come from one read transaction: an ingest committing in
+            # another process meanwhile cannot leave a chunk without its article. The BM25
+            # index may be a generation ahead or behind; rows it has that the snapshot lacks
+            # get no date and are dropped from results like any chunk the snapshot lacks.
+            generation, articles, rows = self.store.registry.snapshot()
+            chunks = {cid: (aid, s, e) for cid, aid, s, e in rows}
             index = self.store.keyword_index()
-            articles = self.store.registry.ready_articles()
-            chunks = {cid: (aid, s, e) for cid, aid, s, e in self.store.registry.ready_chunks()}
-            row_dates = np.array(
-                [date_number(articles[chunks[c][0]].date) for c in index.chunk_ids], np.int64
-            )
+            row_dates = np.array([
+                date_number(articles[chunks[c][0]].date) if c in chunks else 0
+                for c in index.chunk_ids
+            ], np.int64)
             self._bodies = OrderedDict()
-            self._snapshot = _Snapshot(generation, chunks, articles, row_dates)
+            self._snapshot = _Snapshot(generation, chunks, articles, index, row_dates)
             return self._snapshot
 
     def article(self, article_id: str) -> ArticleMeta | None:
@@ -154,7 +161,7 @@ class Retriever:
             # An explicit filter asks for dated articles, so undated ones (0) fall outside it.
             mask = ((snap.row_dates >= max(lo, 1)) & (snap.row_dates <= hi)).astype(np.float32)
         keyword = [
-            (cid, s) for cid, s in self.store.keyword_index().search(question, size, mask)
+            (cid, s) for cid, s in snap.keyword.search(question, size, mask)
             if cid in snap.chunks
         ]
         entries: dict[str, PoolEntry] = {}

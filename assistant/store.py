@@ -5,27 +5,45 @@ article half-indexed or duplicated: the registry marks the articles `pending`, t
 vectors are deleted and the new ones added in Chroma, then one registry transaction stores the
 chunks and marks them `ready`. Readers only trust chunks of `ready` articles, and the next
 ingest redoes anything still `pending`.
+
+Several processes share one store (a server reads while `assistant ingest` writes), and
+embedded Chroma is not made for that: each process caches the HNSW index in memory, and a
+process opening a collection may replay Chroma's log into it and write its files. So:
+- one writer at a time: `Store.writing()` holds `ingest.lock` for a whole ingest, and a second
+  writer is refused at once;
+- a short lock on `chroma.lock` (embedded Chroma only) around every Chroma write phase, which
+  ends with the registry commit that bumps the generation, and around every (re)opening of the
+  Chroma client, so a process never opens Chroma while another one is writing to it;
+- a reader reopens its Chroma client when the registry generation has moved on (its cached
+  HNSW index no longer matches Chroma's metadata), never per query.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import errno
+import fcntl
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.errors import StoreError, StoreMissingError
+from assistant.errors import StoreBusyError, StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
 from assistant.types import Article, ArticleMeta, Chunk
 
 REGISTRY_FILE = "registry.sqlite3"
 KEYWORD_DIR = "keyword"
+WRITER_LOCK_FILE = "ingest.lock"
+CHROMA_LOCK_FILE = "chroma.lock"
+KEYWORD_LOCK_FILE = "keyword.lock"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -108,17 +126,60 @@ class Registry:
         row = self._connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._connect().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def clear_meta(self, key: str) -> None:
         with self._write_lock:
             self._connect().execute("DELETE FROM meta WHERE key=?", (key,))
 
     def generation(self) -> int:
+        """Bumped by every commit that changes what readers see."""
         return int(self.get_meta("generation") or 0)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the same commit."""
+        db = self._connect()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     def states(self) -> dict[str, tuple[str, str]]:
         """article id -> (content hash, state)."""
         rows = self._connect().execute("SELECT id, hash, state FROM articles")
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def paths(self) -> dict[str, str]:
+        """article id -> its stored path (relative in stores written by older versions)."""
+        return {r[0]: r[1] for r in self._connect().execute("SELECT id, path FROM articles")}
+
+    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[tuple[str, str, int, int]]]:
+        """The generation, ready articles and their chunks, all as of one commit."""
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            return int(row[0]) if row else 0, self._ready_articles(db), self._ready_chunks(db)
+
+    def chunk_texts(self) -> tuple[int, list[str], list[str]]:
+        """The generation, and the id and text of every ready chunk, as of one commit."""
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            rows = self._ready_chunks(db)
+            bodies = dict(db.execute("SELECT id, body FROM articles WHERE state='ready'"))
+        return (int(row[0]) if row else 0, [r[0] for r in rows],
+                [bodies[aid][s:e] for _, aid, s, e in rows])
+
+    def load_articles(self) -> list[Article]:
+        """Every ready article as stored (to chunk it again without its file)."""
+        rows = self._connect().execute(
+            "SELECT id, title, body, path, date, source, url, hash FROM articles"
+            " WHERE state='ready' ORDER BY id"
+        )
+        return [Article(id=r[0], title=r[1], body=r[2], path=r[3], date=r[4], source=r[5],
+                        url=r[6], content_hash=r[7]) for r in rows]
 
     def mark(self, articles: Sequence[Article], state: str) -> None:
         """Record that these articles are being (re)written; committed before Chroma is touched."""
@@ -147,8 +208,11 @@ class Registry:
         chunks: dict[str, list[Chunk]],
         sentence_vectors: dict[str, np.ndarray],
         embedding_model: str,
-    ) -> None:
-        """One transaction: the new chunks replace the old and the articles become `ready`."""
+    ) -> int:
+        """One transaction: the new chunks replace the old and the articles become `ready`.
+
+        Returns the new generation.
+        """
         with self._write_lock:
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
@@ -181,42 +245,65 @@ class Registry:
                         for c in chunks[a.id]
                     ],
                 )
-                self._bump(db, embedding_model)
+                generation = self._bump(db, embedding_model)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return generation
 
-    def delete_articles(self, article_ids: Sequence[str]) -> None:
+    def delete_articles(self, article_ids: Sequence[str]) -> int:
+        """Forget these articles and their chunks; returns the new generation."""
         with self._write_lock:
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
             ids = [(i,) for i in article_ids]
             db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
             db.executemany("DELETE FROM articles WHERE id=?", ids)
-            self._bump(db, None)
+            generation = self._bump(db, None)
             db.execute("COMMIT")
+        return generation
 
-    def _bump(self, db: sqlite3.Connection, embedding_model: str | None) -> None:
-        db.execute(
+    def move_articles(self, paths: dict[str, str]) -> int:
+        """Store new file paths for these articles; returns the new generation."""
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE articles SET path=? WHERE id=?",
+                           [(path, i) for i, path in paths.items()])
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
+        return generation
+
+    def _bump(self, db: sqlite3.Connection, embedding_model: str | None) -> int:
+        row = db.execute(
             "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET "
-            "value=CAST(value AS INTEGER)+1"
-        )
+            "value=CAST(value AS INTEGER)+1 RETURNING value"
+        ).fetchall()[0]
         if embedding_model:
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,)
             )
+        return int(row[0])
 
     def ready_articles(self) -> dict[str, ArticleMeta]:
-        rows = self._connect().execute(
+        return self._ready_articles(self._connect())
+
+    def ready_chunks(self) -> list[tuple[str, str, int, int]]:
+        """(chunk id, article id, start, end) of ready articles, in a stable order."""
+        return self._ready_chunks(self._connect())
+
+    @staticmethod
+    def _ready_articles(db: sqlite3.Connection) -> dict[str, ArticleMeta]:
+        rows = db.execute(
             "SELECT id, title, path, hash, date, source, url, n_chunks FROM articles"
             " WHERE state='ready'"
         )
         return {r[0]: ArticleMeta(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
 
-    def ready_chunks(self) -> list[tuple[str, str, int, int]]:
-        """(chunk id, article id, start, end) of ready articles, in a stable order."""
-        rows = self._connect().execute(
+    @staticmethod
+    def _ready_chunks(db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
+        rows = db.execute(
             'SELECT c.id, c.article_id, c.start, c."end" FROM chunks c JOIN articles a'
             " ON a.id=c.article_id WHERE a.state='ready' ORDER BY c.article_id, c.idx"
         )
@@ -258,19 +345,25 @@ class Registry:
 class Store:
     """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index."""
 
-    def __init__(self, root: Path, client: Any, collection_name: str, chroma_label: str) -> None:
+    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str) -> None:
         self.root = root
         self.registry = Registry(root / REGISTRY_FILE)
-        self._client = client
-        self.chroma_label = chroma_label
-        try:
-            self.collection = client.get_or_create_collection(
-                collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
-            )
-        except Exception as exc:
-            raise StoreError(f"cannot open Chroma collection {collection_name!r}: {exc}") from exc
+        self.chroma_label = chroma.label
+        self._chroma = chroma
+        self._collection_name = collection_name
+        self._client: Any = None
+        self._collection: Any = None
+        # The registry generation the open Chroma client has seen, and a count of openings.
+        self._generation = -1
+        self._opened = 0
+        # Threads of one process share the client; reopening waits until none is using it.
+        self._cond = threading.Condition()
+        self._users = 0
+        self._reopening = False
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.Lock()
+        with self._chroma_lock():
+            self._open_locked()
 
     @staticmethod
     def exists(root: Path) -> bool:
@@ -283,7 +376,134 @@ class Store:
                 f"no index at {root}/ yet; run `assistant ingest` first (or pass --store DIR)"
             )
 
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection as last opened (for tests, benchmarks and llama-index)."""
+        return self._collection
+
+    # -- sharing Chroma between threads and processes -------------------------------------
+
+    @contextlib.contextmanager
+    def _chroma_lock(self) -> Iterator[None]:
+        """Exclusive use of embedded Chroma's files among processes; a server needs none."""
+        if not self._chroma.embedded:
+            yield
+            return
+        with _locked(self.root / CHROMA_LOCK_FILE):
+            yield
+
+    def _open_locked(self) -> None:
+        """(Re)open the client and collection; the caller holds the Chroma lock."""
+        generation = self.registry.generation()  # under the lock, so it matches Chroma
+        if self._client is not None:
+            # Closing releases chromadb's cached System for this path, so the next client
+            # loads the HNSW index from disk instead of reusing the stale one in memory.
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = self._collection = None
+        name = self._collection_name
+        try:
+            client = self._chroma.connect()
+            collection = client.get_or_create_collection(
+                name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+            # The first use replays Chroma's log into this process's index, which may write
+            # Chroma's files: it must happen now, under the lock.
+            collection.count()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open Chroma collection {name!r}: {exc}") from exc
+        self._client, self._collection, self._generation = client, collection, generation
+        self._opened += 1
+
+    def _reopen(self, seen: int, lock_held: bool = False) -> None:
+        """Reopen Chroma, unless another thread did so since the caller's opening `seen`."""
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            if self._opened != seen:
+                return
+            self._reopening = True
+            while self._users:
+                self._cond.wait()
+        try:
+            if lock_held:
+                self._open_locked()
+            else:
+                with self._chroma_lock():
+                    self._open_locked()
+        finally:
+            with self._cond:
+                self._reopening = False
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[Any]:
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            self._users += 1
+            collection = self._collection
+        try:
+            yield collection
+        finally:
+            with self._cond:
+                self._users -= 1
+                if not self._users:
+                    self._cond.notify_all()
+
+    def _read(self, action: Callable[[Any], Any]) -> Any:
+        """Run `action(collection)` on a client that has seen the latest commit.
+
+        A failure is retried once on a reopened client: another process may be between
+        its Chroma writes and its registry commit, which a stale client cannot follow.
+        """
+        if self.registry.generation() != self._generation:
+            self._reopen(self._opened)
+        for attempt in (1, 2):
+            seen = self._opened
+            try:
+                with self._using() as collection:
+                    return action(collection)
+            except Exception as exc:
+                if attempt == 2:
+                    raise StoreError(f"Chroma query failed: {exc}") from exc
+                self._reopen(seen)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _writing_vectors(self) -> Iterator[Any]:
+        """A Chroma write phase; the registry commit that publishes it goes inside it too."""
+        with self._chroma_lock():
+            if self.registry.generation() != self._generation:
+                self._reopen(self._opened, lock_held=True)
+            with self._using() as collection:
+                yield collection
+
     # -- writes ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self, command: str = "ingest") -> Iterator[None]:
+        """Be the only writer of this store, or raise `StoreBusyError` at once.
+
+        An flock dies with its process, so a killed ingest never leaves a stale lock; the
+        file only tells the next writer who holds it.
+        """
+        path = self.root / WRITER_LOCK_FILE
+        fd = _lock_file(path, wait=False)
+        if fd is None:
+            raise StoreBusyError(_busy_message(path, self.root))
+        try:
+            holder = {"pid": os.getpid(), "command": command,
+                      "started": dt.datetime.now().isoformat(timespec="seconds")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)
 
     def write_articles(
         self,
@@ -297,61 +517,51 @@ class Store:
         if not articles:
             return
         self.registry.mark(articles, "pending")
-        self._delete_vectors([a.id for a in articles])
-        self._add_vectors(articles, chunks, vectors)
-        self.registry.commit_articles(articles, chunks, sentence_vectors, embedding_model)
+        with self._writing_vectors() as collection:
+            _delete_vectors(collection, [a.id for a in articles])
+            _add_vectors(collection, articles, chunks, vectors)
+            self._generation = self.registry.commit_articles(
+                articles, chunks, sentence_vectors, embedding_model)
 
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         if not article_ids:
             return
         self.registry.mark_ids(article_ids, "pending")
-        self._delete_vectors(article_ids)
-        self.registry.delete_articles(article_ids)
+        with self._writing_vectors() as collection:
+            _delete_vectors(collection, article_ids)
+            self._generation = self.registry.delete_articles(article_ids)
 
-    def _delete_vectors(self, article_ids: Sequence[str]) -> None:
-        for b in range(0, len(article_ids), 500):
-            part = list(article_ids[b : b + 500])
-            where = {"document_id": part[0]} if len(part) == 1 else {"document_id": {"$in": part}}
-            self.collection.delete(where=where)
+    def move_articles(self, paths: dict[str, str]) -> None:
+        """Record new file paths for unchanged articles, in the registry and Chroma's metadata."""
+        if not paths:
+            return
+        ids = list(paths)
+        with self._writing_vectors() as collection:
+            for b in range(0, len(ids), 500):
+                got = collection.get(where=_by_articles(ids[b : b + 500]), include=["metadatas"])
+                if not got["ids"]:
+                    continue
+                metadatas = [_with_path(m, paths[m["article_id"]]) for m in got["metadatas"]]
+                collection.update(ids=got["ids"], metadatas=metadatas)
+            self._generation = self.registry.move_articles(paths)
 
-    def _add_vectors(
-        self,
-        articles: Sequence[Article],
-        chunks: dict[str, list[Chunk]],
-        vectors: dict[str, np.ndarray],
-    ) -> None:
-        # Records are written through llama-index's Chroma integration so the collection is a
-        # regular llama-index vector store (any llama-index retriever can read it).
-        from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        nodes: list[BaseNode] = []
-        for a in articles:
-            for c in chunks[a.id]:
-                node = TextNode(
-                    id_=c.id,
-                    text=c.text,
-                    embedding=vectors[c.id].tolist(),
-                    metadata={
-                        "article_id": a.id,
-                        "title": a.title,
-                        "date": a.date or "",
-                        "date_num": date_number(a.date),
-                        "source": a.source or "",
-                        "url": a.url or "",
-                        "path": a.path,
-                        "start": c.start,
-                        "end": c.end,
-                        "chunk": c.index,
-                        "hash": a.content_hash,
-                    },
-                    excluded_embed_metadata_keys=["date_num", "hash", "start", "end", "chunk"],
-                    excluded_llm_metadata_keys=["date_num", "hash", "start", "end", "chunk"],
-                )
-                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=a.id)
-                nodes.append(node)
-        if nodes:
-            ChromaVectorStore(chroma_collection=self.collection).add(nodes)
+    def reset(self) -> None:
+        """Delete everything (for --rebuild)."""
+        ids = list(self.registry.states())
+        name = self._collection_name
+        with self._writing_vectors():
+            with contextlib.suppress(Exception):
+                self._client.delete_collection(name)
+            fresh = self._client.get_or_create_collection(
+                name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+            with self._cond:
+                self._collection = fresh
+            if ids:
+                self._generation = self.registry.delete_articles(ids)
+        self.registry.clear_meta("embedding_model")
+        self.registry.clear_meta("chunking")
+        self._keyword = None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -372,19 +582,25 @@ class Store:
             where = clauses[0]
         elif clauses:
             where = {"$and": clauses}
-        try:
-            result = self.collection.query(
-                query_embeddings=[vector.tolist()],
-                n_results=n,
-                where=where,
-                include=["distances"],
-            )
-        except Exception as exc:
-            raise StoreError(f"Chroma query failed: {exc}") from exc
+        result = self._read(lambda collection: collection.query(
+            query_embeddings=[vector.tolist()], n_results=n, where=where, include=["distances"]))
         return [
             (cid, 1.0 - float(d))
             for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
+
+    def probe(self) -> int:
+        """Query Chroma as a search does (nearest neighbours under a metadata filter) and
+        return the number of vectors; raises `StoreError` when it cannot answer."""
+
+        def query(collection: Any) -> int:
+            sample = collection.get(limit=1, include=["embeddings"])
+            if sample["ids"]:
+                collection.query(query_embeddings=[sample["embeddings"][0]], n_results=1,
+                                 where={"date_num": {"$gte": 0}}, include=["distances"])
+            return int(collection.count())
+
+        return int(self._read(query))
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index for the registry's current generation, rebuilt only if stale."""
@@ -392,20 +608,23 @@ class Store:
         with self._keyword_lock:
             if self._keyword is not None and self._keyword.generation == generation:
                 return self._keyword
-            folder = self.root / KEYWORD_DIR
-            index = KeywordIndex.load(folder)
+            with _locked(self.root / KEYWORD_LOCK_FILE):  # never half-way through a save
+                index = KeywordIndex.load(self.root / KEYWORD_DIR)
             if index is None or index.generation != generation:
-                index = self.rebuild_keyword_index(generation)
+                index = self.rebuild_keyword_index()
             self._keyword = index
             return index
 
-    def rebuild_keyword_index(self, generation: int | None = None) -> KeywordIndex:
-        generation = self.registry.generation() if generation is None else generation
-        rows = self.registry.ready_chunks()
-        bodies = self.registry.bodies({r[1] for r in rows})
-        texts = [bodies[aid][s:e] for _, aid, s, e in rows]
-        index = KeywordIndex.build([r[0] for r in rows], texts, generation)
-        index.save(self.root / KEYWORD_DIR)
+    def rebuild_keyword_index(self) -> KeywordIndex:
+        generation, chunk_ids, texts = self.registry.chunk_texts()
+        index = KeywordIndex.build(chunk_ids, texts, generation)
+        folder = self.root / KEYWORD_DIR
+        # A server rebuilding after an ingest's commit and the ingest itself may both get
+        # here: one at a time, and an older index never replaces a newer one.
+        with _locked(self.root / KEYWORD_LOCK_FILE):
+            saved = KeywordIndex.saved_generation(folder)
+            if saved is None or saved < generation:
+                index.save(folder)
         return index
 
     def stats(self) -> StoreStats:
@@ -431,39 +650,145 @@ class Store:
                 "run `assistant ingest --rebuild` to re-embed everything"
             )
 
-    def reset(self) -> None:
-        """Delete everything (for --rebuild)."""
-        ids = list(self.registry.states())
-        name = self.collection.name
-        with contextlib.suppress(Exception):
-            self._client.delete_collection(name)
-        self.collection = self._client.get_or_create_collection(
-            name, metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
-        if ids:
-            self.registry.delete_articles(ids)
-        self.registry.clear_meta("embedding_model")
-        self._keyword = None
+
+def _by_articles(article_ids: Sequence[str]) -> dict[str, Any]:
+    # llama-index stores the source article's id as `document_id`.
+    if len(article_ids) == 1:
+        return {"document_id": article_ids[0]}
+    return {"document_id": {"$in": list(article_ids)}}
+
+
+def _delete_vectors(collection: Any, article_ids: Sequence[str]) -> None:
+    for b in range(0, len(article_ids), 500):
+        collection.delete(where=_by_articles(article_ids[b : b + 500]))
+
+
+def _with_path(metadata: dict[str, Any], path: str) -> dict[str, Any]:
+    """Chunk metadata with a new article path, in llama-index's copy of the node as well."""
+    updated = {"path": path}
+    if "_node_content" in metadata:
+        node = json.loads(metadata["_node_content"])
+        node.setdefault("metadata", {})["path"] = path
+        updated["_node_content"] = json.dumps(node)
+    return updated
+
+
+def _add_vectors(
+    collection: Any,
+    articles: Sequence[Article],
+    chunks: dict[str, list[Chunk]],
+    vectors: dict[str, np.ndarray],
+) -> None:
+    # Records are written through llama-index's Chroma integration so the collection is a
+    # regular llama-index vector store (any llama-index retriever can read it).
+    from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    nodes: list[BaseNode] = []
+    for a in articles:
+        for c in chunks[a.id]:
+            node = TextNode(
+                id_=c.id,
+                text=c.text,
+                embedding=vectors[c.id].tolist(),
+                metadata={
+                    "article_id": a.id,
+                    "title": a.title,
+                    "date": a.date or "",
+                    "date_num": date_number(a.date),
+                    "source": a.source or "",
+                    "url": a.url or "",
+                    "path": a.path,
+                    "start": c.start,
+                    "end": c.end,
+                    "chunk": c.index,
+                    "hash": a.content_hash,
+                },
+                excluded_embed_metadata_keys=["date_num", "hash", "start", "end", "chunk"],
+                excluded_llm_metadata_keys=["date_num", "hash", "start", "end", "chunk"],
+            )
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=a.id)
+            nodes.append(node)
+    if nodes:
+        ChromaVectorStore(chroma_collection=collection).add(nodes)
+
+
+def _lock_file(path: Path, *, wait: bool) -> int | None:
+    """An exclusive flock on `path`: its descriptor, or None when held elsewhere and not `wait`."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if not wait and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = _lock_file(path, wait=True)
+    assert fd is not None
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _busy_message(lock_path: Path, root: Path) -> str:
+    """Who holds the writer lock, from what it wrote into the lock file."""
+    holder: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        holder = json.loads(lock_path.read_text() or "{}")
+    who = "another ingest"
+    if isinstance(holder, dict) and holder.get("pid"):
+        command = "ingest --rebuild" if holder.get("command") == "rebuild" else "ingest"
+        when = ""
+        with contextlib.suppress(TypeError, ValueError):
+            started = dt.datetime.fromisoformat(str(holder.get("started")))
+            shown = "%H:%M" if started.date() == dt.date.today() else "%Y-%m-%d %H:%M"
+            when = f", started {started.strftime(shown)}"
+        who = f"another {command} (pid {holder['pid']}{when})"
+    return f"{who} is writing to {root}/; wait for it or stop it"
+
+
+@dataclass(frozen=True)
+class ChromaConnector:
+    """How to reach Chroma: `connect()` returns a new client each time it is called."""
+
+    connect: Callable[[], Any]
+    label: str
+    embedded: bool
 
 
 def open_chroma(
     root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None
-) -> tuple[Any, str]:
-    """A Chroma client: on-disk under `root/chroma`, or the server at `chroma_url`."""
+) -> ChromaConnector:
+    """Chroma on disk under `root/chroma`, or the server at `chroma_url`."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+    def settings() -> ChromaSettings:
+        return ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+
     if chroma_url and host_port:
         host, port, ssl = host_port
-        try:
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
-            client.heartbeat()
-        except Exception as exc:
-            raise StoreError(
-                f"cannot reach the Chroma server at {chroma_url}: {exc}; is `chroma run` up?"
-            ) from exc
-        return client, chroma_url
+
+        def connect_server() -> Any:
+            try:
+                client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings())
+                client.heartbeat()
+            except Exception as exc:
+                raise StoreError(
+                    f"cannot reach the Chroma server at {chroma_url}: {exc}; is `chroma run` up?"
+                ) from exc
+            return client
+
+        return ChromaConnector(connect_server, chroma_url, embedded=False)
     path = root / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings), str(path)
+    return ChromaConnector(
+        lambda: chromadb.PersistentClient(path=str(path), settings=settings()), str(path),
+        embedded=True,
+    )

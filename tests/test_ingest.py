@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -229,7 +230,7 @@ def test_cli_ingest_twice_embeds_nothing_the_second_time_and_reports_bad_files(
     assert first.returncode == 3, first.stderr  # 3: done, but some files were skipped
     report = json.loads(first.stdout)
     assert set(report) == {"added", "updated", "unchanged", "removed", "skipped",
-                           "chunks_embedded", "chunks_total", "seconds"}
+                           "chunks_embedded", "chunks_total", "seconds", "notes"}
     assert report["added"] == 2 and report["chunks_embedded"] > 0
     assert sorted(s["path"].rsplit("/", 1)[1] for s in report["skipped"]) == [
         "bad.txt", "lines.jsonl:2"]
@@ -313,3 +314,114 @@ def test_unreachable_chroma_server_is_a_clear_error(services_factory: Any) -> No
     services = services_factory(chroma_url=f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(StoreError, match="cannot reach the Chroma server"):
         services.open_store(create=True)
+
+
+def cli_ingest(*args: str, cwd: Path) -> dict[str, Any]:
+    result = subprocess.run([str(VENV_BIN / "assistant"), "ingest", *args, "--json"], cwd=cwd,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode in (0, 3), result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_prune_from_another_directory_keeps_the_other_folders_articles(
+        tmp_path: Path, embedder: Any) -> None:
+    work = tmp_path / "work"
+    for name, folder in (("news", work / "news"), ("other", tmp_path / "other-folder")):
+        folder.mkdir(parents=True)
+        for i in range(5 if name == "news" else 2):
+            write_article(folder, f"{name}-{i}", f"Report {i} from the {name} desk on the harbor.")
+    store = str(tmp_path / "S")
+    assert cli_ingest("news", "--store", store, cwd=work)["added"] == 5
+    report = cli_ingest("other-folder", "--prune", "--store", store, cwd=tmp_path)
+    assert (report["added"], report["removed"]) == (2, 0)
+
+    from .conftest import make_services
+
+    services = make_services(tmp_path / "S", embedder)
+    paths = {m.id: m.path for m in services.store.registry.ready_articles().values()}
+    assert len(paths) == 7
+    assert paths["news-0"] == str((work / "news" / "news-0.md").resolve())
+    metadata = services.store.collection.get(where={"article_id": "news-0"},
+                                             include=["metadatas"])["metadatas"]
+    assert {m["path"] for m in metadata} == {paths["news-0"]}
+
+    # A file that is really gone is still pruned, whichever directory the command runs from.
+    (work / "news" / "news-4.md").unlink()
+    report = cli_ingest(str(work / "news"), "--prune", "--store", store, cwd=tmp_path / "other-folder")
+    assert (report["unchanged"], report["removed"]) == (4, 1)
+    assert chroma_ids(services) == registry_chunk_ids(services)
+
+
+def test_a_store_with_relative_paths_is_migrated_without_embedding_or_pruning(
+        services_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    news = tmp_path / "work" / "news"
+    news.mkdir(parents=True)
+    for i in range(3):
+        write_article(news, f"n{i}", f"Ferry timetable change number {i} for the island route.")
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [news])
+    # What an older version stored: paths relative to wherever the command ran.
+    with sqlite3.connect(tmp_path / "store" / "registry.sqlite3") as db:
+        db.execute("UPDATE articles SET path='news/' || id || '.md'")
+
+    other = tmp_path / "other"
+    other.mkdir()
+    write_article(other, "o1", "The museum extends its opening hours in winter.")
+    monkeypatch.chdir(tmp_path)  # where news/n0.md does not exist
+    report = ingest(store, services.embedder, [other], prune=True)
+    assert (report.added, report.removed) == (1, 0)  # a relative path's base is unknown
+
+    before = services.embedder.texts_embedded
+    report = ingest(store, services.embedder, [news], prune=True)
+    assert (report.unchanged, report.removed, report.chunks_embedded) == (3, 0, 0)
+    assert services.embedder.texts_embedded == before
+    paths = {m.id: m.path for m in store.registry.ready_articles().values()}
+    assert paths["n1"] == str(news.resolve() / "n1.md") and paths["o1"].startswith("/")
+    hit = services.retriever.search("ferry timetable island", 1)[0]
+    assert hit.article.path == str(news.resolve() / f"{hit.article.id}.md")
+
+
+def test_a_broken_file_with_a_colon_in_its_name_keeps_its_previous_version(
+        services_factory: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    path = write_article(folder, "council", "The council meets again on Tuesday evening.")
+    path = path.rename(folder / "update: council.md")
+    write_article(folder, "other", "The marathon route avoids the old town this year.")
+    services = services_factory()
+    store = services.open_store(create=True)
+    assert ingest(store, services.embedder, [folder]).added == 2
+    path.write_bytes(b"\x00\x01 not an article any more")
+    report = ingest(store, services.embedder, [folder], prune=True)
+    assert report.removed == 0
+    assert [p.path for p in report.skipped] == [str(path)]
+    assert services.retriever.search("council meeting Tuesday", 1)[0].article.id == "council"
+
+
+def test_new_chunk_settings_chunk_every_article_again(services_factory: Any,
+                                                     tmp_path: Path) -> None:
+    first_folder, second_folder = tmp_path / "a", tmp_path / "b"
+    first_folder.mkdir()
+    second_folder.mkdir()
+    body = " ".join(f"Sentence {i} is about the tram line extension and its cost." for i in range(40))
+    write_article(first_folder, "tram", body)
+    write_article(second_folder, "tram-2", body.replace("tram", "bus"))
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [first_folder, second_folder], chunk_tokens=200)
+    chunks_before = store.stats().chunks
+
+    report = ingest(store, services.embedder, [first_folder], chunk_tokens=64, chunk_overlap=10)
+    assert (report.added, report.updated, report.unchanged) == (0, 2, 0)
+    assert report.notes == ["chunk settings changed (200 tokens, 30 overlap -> 64 tokens, "
+                            "10 overlap): every article in the index is chunked and embedded "
+                            "again"]
+    assert store.stats().chunks > 2 * chunks_before
+    longest = max(len(services.embedder.count_tokens(c.text))
+                  for a in store.registry.load_articles()
+                  for c in chunk_article(a, services.embedder.count_tokens, 64, 10))
+    assert longest <= 64
+    assert chroma_ids(services) == registry_chunk_ids(services)
+    again = ingest(store, services.embedder, [first_folder], chunk_tokens=64, chunk_overlap=10)
+    assert (again.unchanged, again.chunks_embedded, again.notes) == (1, 0, [])
