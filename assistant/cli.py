@@ -157,6 +157,7 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
         report = run_ingest(
             index, services.embedder, targets, prune=do_prune, rebuild=rebuild,
             chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
+            max_article_chars=settings.max_article_chars,
             on_total=bar.start, on_progress=bar.update,
         )
     finally:

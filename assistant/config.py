@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     collection: str = "news_chunks"
 
+    # The longest article ingest accepts. Real news stays far below (long-form pieces reach
+    # about 200,000 characters); a bigger file is a dump whose embedding would take minutes.
+    # Same default as articles.MAX_ARTICLE_CHARS.
+    max_article_chars: int = Field(1_000_000, ge=1_000)
+
     # Chunking, in the embedding model's word-pieces (all-MiniLM-L6-v2 truncates at 256).
     chunk_tokens: int = Field(200, ge=32, le=256)
     chunk_overlap: int = Field(30, ge=0, le=128)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.articles import read_articles
+from assistant.articles import MAX_ARTICLE_CHARS, read_articles, resolved
 from assistant.chunking import chunk_article
 from assistant.embeddings import Embedder
 from assistant.errors import ArticleError
@@ -56,9 +56,9 @@ class IngestReport:
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
-    p = Path(path).resolve()
+    p = resolved(path)
     for root in roots:
-        r = root.resolve()
+        r = resolved(root)
         if p == r or r in p.parents:
             return True
     return False
@@ -73,6 +73,7 @@ def ingest(
     rebuild: bool = False,
     chunk_tokens: int = 200,
     chunk_overlap: int = 30,
+    max_article_chars: int = MAX_ARTICLE_CHARS,
     on_total: Callable[[int], None] | None = None,
     on_progress: Progress | None = None,
 ) -> IngestReport:
@@ -85,7 +86,7 @@ def ingest(
     if rebuild:
         store.reset()
     store.check_embedder(embedder.name)
-    articles, problems = read_articles(paths)
+    articles, problems = read_articles(paths, max_article_chars)
     report = IngestReport(skipped=problems)
     states = store.registry.states()
     changed: list[Article] = []
@@ -101,7 +102,7 @@ def ingest(
             changed.append(article)
 
     seen = {a.id for a in articles}
-    broken = {Path(p.path.split(":")[0]).resolve() for p in problems}
+    broken = {resolved(p.file) for p in problems}
     registry_paths = {m.id: m.path for m in store.registry.ready_articles().values()}
     to_remove = []
     for article_id, (_, state) in states.items():
@@ -111,7 +112,7 @@ def ingest(
             to_remove.append(article_id)  # interrupted and its file is gone: finish the job
             continue
         path = registry_paths.get(article_id, "")
-        if prune and Path(path).resolve() not in broken and (
+        if prune and resolved(path) not in broken and (
             _under(path, paths) or not Path(path).exists()
         ):
             to_remove.append(article_id)
