@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # Serving.
     api_token: str | None = None
     cors_origins: str | None = None
+    # Seconds an idle keep-alive connection stays open, and that a client may take to send a
+    # request's headers (from connecting, or from the end of the previous response): without
+    # the second, a client trickling header bytes holds a connection forever.
+    keep_alive_timeout: int = Field(5, ge=1, le=600)
+    header_timeout: int = Field(10, ge=1, le=600)
 
     @field_validator("chroma_url", "embed_url", "openai_base_url", "openai_api_key", "api_token")
     @classmethod
