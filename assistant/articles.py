@@ -230,7 +230,9 @@ def _read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
                 f"{size:,} bytes", max_bytes // MAX_BYTES_PER_CHAR, f", {max_bytes:,} bytes a file"))
         return path.read_bytes()
     except OSError as exc:
-        raise ArticleError(str(path), f"cannot read file: {exc.strerror or exc}") from None
+        reason = _broken_link(path) if exc.errno == errno.ELOOP else \
+            f"cannot read file: {exc.strerror or exc}"
+        raise ArticleError(str(path), reason) from None
 
 
 def _read_text(path: Path, max_bytes: int | None = None) -> str:
