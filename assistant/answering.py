@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,17 +24,29 @@ from assistant.store import Store
 from assistant.types import Answer, Citation, Passage, Span, Turn
 
 MAX_QUESTION_CHARS = 2000
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def check_question(question: object, field: str = "question", limit: int = MAX_QUESTION_CHARS) -> str:
     """The question, stripped; an InputError naming `field` when it is unusable."""
     if not isinstance(question, str):
         raise InputError(f"{field} must be a string", field)
-    text = question.strip()
-    if not text:
+    text = check_text(question, field).strip()
+    # Control and format characters alone (NUL, zero-width space) ask nothing either.
+    if not any(ch.isprintable() and not ch.isspace() for ch in text):
         raise InputError(f"{field} is empty; ask something about the articles", field)
     if len(text) > limit:
         raise InputError(f"{field} is {len(text)} characters long; the limit is {limit}", field)
+    return text
+
+
+def check_text(text: str, field: str) -> str:
+    """`text`, unless it holds a lone UTF-16 surrogate (JSON's "\\ud800", or the bytes of a
+    command-line argument that is not UTF-8), which the tokenizer and SQLite cannot take."""
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise InputError(f"{field} is not valid Unicode text: it holds a lone surrogate "
+                         f"{bad.group()!r} at character {bad.start()} (is it UTF-8?)", field)
     return text
 
 

@@ -29,11 +29,11 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.answering import check_question
+from assistant.answering import check_question, check_text
 from assistant.app import Services
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
 from assistant.retrieval import parse_date
@@ -77,7 +77,8 @@ class AnswerRequest(BaseModel):
         description=f"Earlier turns, oldest first: at most {MAX_HISTORY_TURNS} turns and "
                     f"{MAX_HISTORY_CHARS:,} characters.",
     )
-    k: int | None = Field(None, ge=1, le=50, description="How many passages to read [8].")
+    # Strict: JSON `true` is not a number of passages (pydantic would read it as 1).
+    k: StrictInt | None = Field(None, ge=1, le=50, description="How many passages to read [8].")
     since: str | None = Field(None, description="Only articles dated on or after YYYY-MM-DD.")
     until: str | None = Field(None, description="Only articles dated on or before YYYY-MM-DD.")
     today: str | None = Field(
@@ -97,7 +98,7 @@ class SearchRequest(BaseModel):
         {"query": "Gaza ceasefire", "k": 5}]})
 
     query: str
-    k: int = Field(8, ge=1, le=50)
+    k: StrictInt = Field(8, ge=1, le=50)
     since: str | None = None
     until: str | None = None
     today: str | None = None
@@ -122,7 +123,7 @@ class ChatRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    k: int | None = Field(None, ge=1, le=50)
+    k: StrictInt | None = Field(None, ge=1, le=50)
     since: str | None = None
     until: str | None = None
     today: str | None = None
@@ -247,6 +248,44 @@ class BodyLimitMiddleware:
             await self._too_large()(scope, receive, send)
 
 
+class CrashGuardMiddleware:
+    """Answers an unexpected exception with the JSON 500, and keeps the connection usable.
+
+    Starlette's own last-resort handler sends its 500 and then re-raises, and uvicorn answers
+    a re-raised exception by closing the connection, so a keep-alive client's next request on
+    it was reset. Here the error is logged and handled. Only a reply already part-sent lets the
+    exception go on: that reply cannot be finished, so its connection must close.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
+            if finished:  # e.g. the chat window's own 500, sent whole before it re-raised
+                return
+            if started:
+                raise
+            await _json_response(500, error_body("internal error; see the server log", None,
+                                                 "server_error"))(scope, receive, send)
+
+
 def session_value(token: str) -> str:
     """The UI cookie: derived from the token so the cookie never carries the token itself."""
     return hmac.new(token.encode(), b"assistant-ui-session", hashlib.sha256).hexdigest()
@@ -339,6 +378,8 @@ class CheckedQuestion:
 
 
 def check_history(history: Sequence[Turn], field: str = "history") -> None:
+    for i, turn in enumerate(history):
+        check_text(turn.content, f"{field}[{i}].content")
     if len(history) > MAX_HISTORY_TURNS:
         raise InputError(f"{field} has {len(history)} turns; the limit is {MAX_HISTORY_TURNS}",
                          field)
@@ -393,13 +434,13 @@ def message_text(message: ChatMessage, field: str) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return check_text(content, field)
     texts = []
     for part in content:
         if part.get("type") != "text" or not isinstance(part.get("text"), str):
             raise InputError(f"{field} may only hold text parts", field)
         texts.append(part["text"])
-    return "\n".join(texts)
+    return check_text("\n".join(texts), field)
 
 
 def primed(items: Iterator[Any]) -> Iterator[Any]:
@@ -639,22 +680,25 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
 
         mount_ui(app, services)
 
-    # Added last = outermost: CORS headers then reach even the 401 and 413 replies.
+    # Added last = outermost: CORS headers then reach even the 401, 413 and 500 replies.
     if token and ui:
         app.add_middleware(TokenGateMiddleware, token=token)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
-    origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
-    if origins:
-        from fastapi.middleware.cors import CORSMiddleware
+    app.add_middleware(CrashGuardMiddleware)
+    # Installed even with no origins listed: without it Gradio's own CORS handling takes over
+    # the routes under / and allows any localhost origin (any origin at all when the Host is
+    # not localhost), with credentials. With it, Gradio defers to this one everywhere.
+    from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=origins,
-                           allow_methods=["GET", "POST", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type"])
+    origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins,
+                       allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["Authorization", "Content-Type"])
     return app
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure becomes the JSON error shape; tracebacks go to the log only."""
+    """Every expected failure becomes the JSON error shape (unexpected ones: CrashGuard)."""
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -673,16 +717,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}; see /docs"
         return _json_response(exc.status_code, error_body(message), headers=exc.headers)
 
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _json_response(500, error_body("internal error; see the server log", None,
-                                              "server_error"))
-
     handlers: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Any]]]] = [
         (RequestValidationError, on_validation),
         (AssistantError, on_assistant_error),
         (HTTPException, on_http_error),
-        (Exception, on_crash),
     ]
     for kind, handler in handlers:
         app.add_exception_handler(kind, handler)

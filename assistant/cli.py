@@ -158,6 +158,7 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
         report = run_ingest(
             index, services.embedder, targets, prune=do_prune, rebuild=rebuild,
             chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
+            max_article_chars=settings.max_article_chars,
             on_total=bar.start, on_progress=bar.update,
         )
     finally:
@@ -291,6 +292,7 @@ def _read_json(path: Path) -> Any:
 
 def parse_history(raw: Any, field: str = "history") -> list[Any]:
     """Turns from a list of {role, content} objects, with errors that name the bad item."""
+    from assistant.answering import check_text
     from assistant.types import Turn
 
     if raw is None:
@@ -304,7 +306,7 @@ def parse_history(raw: Any, field: str = "history") -> list[Any]:
             raise InputError(
                 f"{field}[{i}] must be an object with role 'user' or 'assistant' and a string "
                 "content", f"{field}[{i}]")
-        turns.append(Turn(item["role"], item["content"]))
+        turns.append(Turn(item["role"], check_text(item["content"], f"{field}[{i}].content")))
     return turns
 
 
@@ -412,7 +414,10 @@ def serve(store: Path | None, host: str, port: int) -> None:
     app = create_app(services)
     import uvicorn
 
+    from assistant.server import server_options
+
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"News assistant on http://{shown}:{port}  (API docs: /docs, "
                f"answerer: {services.answerer.label})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
+                **server_options(services.settings))

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     collection: str = "news_chunks"
 
+    # The longest article ingest accepts. Real news stays far below (long-form pieces reach
+    # about 200,000 characters); a bigger file is a dump whose embedding would take minutes.
+    # Same default as articles.MAX_ARTICLE_CHARS.
+    max_article_chars: int = Field(1_000_000, ge=1_000)
+
     # Chunking, in the embedding model's word-pieces (all-MiniLM-L6-v2 truncates at 256).
     chunk_tokens: int = Field(200, ge=32, le=256)
     chunk_overlap: int = Field(30, ge=0, le=128)
@@ -70,6 +75,11 @@ class Settings(BaseSettings):
     # Serving.
     api_token: str | None = None
     cors_origins: str | None = None
+    # Seconds an idle keep-alive connection stays open, and that a client may take to send a
+    # request's headers (from connecting, or from the end of the previous response): without
+    # the second, a client trickling header bytes holds a connection forever.
+    keep_alive_timeout: int = Field(5, ge=1, le=600)
+    header_timeout: int = Field(10, ge=1, le=600)
 
     @field_validator("chroma_url", "embed_url", "openai_base_url", "openai_api_key", "api_token")
     @classmethod

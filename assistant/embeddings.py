@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 SpanList = Sequence[tuple[int, int]]
 MAX_TOKENS = 256
+# Texts are tokenized and run this many at a time, so one long article (a thousand chunks and
+# more) never holds every encoding and model output in memory at once.
+EMBED_SLICE = 256
 
 
 class Embedder(Protocol):
@@ -127,15 +130,18 @@ def quantized_model(source: Path, cache_dir: Path) -> Path:
         model = onnx.load(str(folded))
         _drop_nan_guards(model)
         onnx.save(model, str(clean))
-        # The quantizer logs advice to the root logger; users of the CLI don't need it.
+        # The quantizer logs advice through `logging.warning`, which also installs a handler
+        # on the root logger (basicConfig); left there, it would print every library's debug
+        # lines for the rest of the run (bm25s's "Building index from tokens").
         root = logging.getLogger()
-        level = root.level
+        level, handlers = root.level, list(root.handlers)
         root.setLevel(logging.ERROR)
         try:
             quantize_dynamic(str(clean), str(quantized), weight_type=QuantType.QInt8,
                              per_channel=True, extra_options={"MatMulConstBOnly": True})
         finally:
             root.setLevel(level)
+            root.handlers[:] = handlers
         os.replace(quantized, target)  # atomic: a concurrent builder just wins the race
     return target
 
@@ -195,12 +201,21 @@ class OnnxEmbedder:
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[SpanList]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        if not texts:
-            return np.zeros((0, self.dimension), np.float32), []
-        encodings = self._tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), np.float32)
         span_out: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        for first in range(0, len(texts), EMBED_SLICE):
+            self._embed_slice(texts, spans, range(first, min(first + EMBED_SLICE, len(texts))),
+                              out, span_out)
+        with self._lock:
+            self.texts_embedded += len(texts)
+        return out, span_out
+
+    def _embed_slice(self, texts: Sequence[str], spans: Sequence[SpanList], rows: range,
+                     out: np.ndarray, span_out: list[np.ndarray]) -> None:
+        """Embeds texts[rows] into the same rows of `out` and `span_out`."""
+        encodings = dict(zip(rows, self._tokenizer.encode_batch([texts[i] for i in rows]),
+                             strict=True))
+        order = sorted(rows, key=lambda i: len(encodings[i].ids))
         for b in range(0, len(order), self.batch_size):
             batch = order[b : b + self.batch_size]
             width = max(len(encodings[i].ids) for i in batch)
@@ -220,9 +235,6 @@ class OnnxEmbedder:
             for row, i in enumerate(batch):
                 if spans[i]:
                     span_out[i] = self._pool_spans(hidden[row], encodings[i].offsets, spans[i], out[i])
-        with self._lock:
-            self.texts_embedded += len(texts)
-        return out, span_out
 
     def _pool_spans(
         self,

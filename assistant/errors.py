@@ -55,16 +55,24 @@ class PromptError(AssistantError):
 
 
 class ArticleError(AssistantError):
-    """One input file (or one line of it) could not be read as an article.
+    """One input file (or one line or array element of it) could not be read as an article.
 
-    `path` is where to look, as shown to the user (`file:line` for a line of a JSON Lines
-    file); `file` is the file alone, for code that needs it (a file name may contain ':').
+    `path` says where (`file.jsonl:3`, `file.json[2]`); `file` is the file alone, so callers
+    never have to take `path` apart (file names may contain `:` or `[`).
     """
 
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line is not None else path
+    def __init__(self, path: str, reason: str, line: int | None = None,
+                 item: int | None = None) -> None:
+        where = self.locate(path, line, item)
         super().__init__(f"{where}: {reason}")
         self.path = where
         self.file = path
         self.line = line
         self.reason = reason
+
+    @staticmethod
+    def locate(path: str, line: int | None = None, item: int | None = None) -> str:
+        """`file`, `file:line` (JSON Lines) or `file[item]` (a JSON array)."""
+        if line is not None:
+            return f"{path}:{line}"
+        return f"{path}[{item}]" if item is not None else path

@@ -717,7 +717,8 @@ def corpus_services(
                          **parts)
         store = services.open_store(create=True)
         report = ingest(store, services.embedder, list(corpus), chunk_tokens=settings.chunk_tokens,
-                        chunk_overlap=settings.chunk_overlap, on_total=on_total,
+                        chunk_overlap=settings.chunk_overlap,
+                        max_article_chars=settings.max_article_chars, on_total=on_total,
                         on_progress=on_progress)
         if report.skipped:
             first = report.skipped[0]

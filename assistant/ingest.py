@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.articles import read_articles
+from assistant.articles import MAX_ARTICLE_CHARS, read_articles, resolved
 from assistant.chunking import chunk_article
 from assistant.embeddings import Embedder
 from assistant.errors import ArticleError
@@ -63,11 +63,11 @@ def stored_path(path: str | Path) -> str:
     """The absolute path an article's file is stored under: folders resolved (symlinks, ..),
     the file's own name kept, so the same file reached from any directory is one path."""
     p = Path(path).absolute()
-    return str(p.parent.resolve() / p.name)
+    return str(resolved(p.parent) / p.name)
 
 
 def _root(path: Path) -> Path:
-    return path.resolve() if path.is_dir() else Path(stored_path(path))
+    return resolved(path) if path.is_dir() else Path(stored_path(path))
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
@@ -88,6 +88,7 @@ def ingest(
     rebuild: bool = False,
     chunk_tokens: int = 200,
     chunk_overlap: int = 30,
+    max_article_chars: int = MAX_ARTICLE_CHARS,
     on_total: Callable[[int], None] | None = None,
     on_progress: Progress | None = None,
 ) -> IngestReport:
@@ -100,7 +101,8 @@ def ingest(
     with store.writing("rebuild" if rebuild else "ingest"):
         return _ingest(store, embedder, paths, prune=prune, rebuild=rebuild,
                        chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-                       on_total=on_total, on_progress=on_progress)
+                       max_article_chars=max_article_chars, on_total=on_total,
+                       on_progress=on_progress)
 
 
 def _ingest(
@@ -112,6 +114,7 @@ def _ingest(
     rebuild: bool,
     chunk_tokens: int,
     chunk_overlap: int,
+    max_article_chars: int,
     on_total: Callable[[int], None] | None,
     on_progress: Progress | None,
 ) -> IngestReport:
@@ -119,7 +122,7 @@ def _ingest(
     if rebuild:
         store.reset()
     store.check_embedder(embedder.name)
-    read, problems = read_articles(paths)
+    read, problems = read_articles(paths, max_article_chars)
     # Stored paths are absolute, so a later run from another directory means the same files.
     articles = [replace(a, path=stored_path(a.path)) for a in read]
     report = IngestReport(skipped=problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,6 +24,14 @@ STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves
     s t also said says say""".split()
 )
+
+
+def _bm25s():  # type: ignore[no-untyped-def]
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import; its progress notes are not for our users.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 @lru_cache(maxsize=1)
@@ -56,8 +65,7 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunk_ids: list[str], texts: Sequence[str], generation: int) -> KeywordIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         retriever = bm25s.BM25()
         corpus = [terms(t) or ["_empty_"] for t in texts]
         if corpus:
@@ -92,8 +100,7 @@ class KeywordIndex:
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The saved index, or None when it is missing or unreadable (then it is rebuilt)."""
-        import bm25s
-
+        bm25s = _bm25s()
         meta = folder / "chunks.json"
         if not meta.is_file():
             return None

@@ -42,7 +42,9 @@ def relative_window(question: str, today: dt.date) -> tuple[dt.date, dt.date] | 
     spans = [days for pattern, days in _RELATIVE if pattern.search(question)]
     if not spans:
         return None
-    return today - dt.timedelta(days=min(spans)), today
+    # Clamped: a `today` in the first days of year 1 has no date that many days before it.
+    days = min(min(spans), today.toordinal() - dt.date.min.toordinal())
+    return today - dt.timedelta(days=days), today
 
 
 def parse_date(value: str | None, field: str) -> str | None:

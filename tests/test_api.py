@@ -60,9 +60,12 @@ def sibling(services: Services, **settings: Any) -> Services:
     return build(Settings(store=services.settings.store, llm="extractive", **settings), **parts)
 
 
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """A real uvicorn on a free loopback port; yields its base URL."""
+def serve_in_thread(app: Any, settings: Settings | None = None) -> Iterator[str]:
+    """A real uvicorn, configured as `assistant serve` runs it, on a free loopback port; yields
+    its base URL."""
     import uvicorn
+
+    from assistant.server import server_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,7 +73,8 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     port = sock.getsockname()[1]
     # Open keep-alive and event-stream connections must not hold up the shutdown.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
+                                           timeout_graceful_shutdown=1,
+                                           **server_options(settings or Settings())))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -312,6 +316,14 @@ LONG = "why " * 600
                      "history": [{"role": "user", "content": "x" * 1900}] * 11}, 400, "history"),
     ("/api/answer", {"question": "Why?", "k": 0}, 422, "k"),
     ("/api/answer", {"question": "Why?", "k": "many"}, 422, "k"),
+    ("/api/answer", {"question": "Why?", "k": True}, 422, "k"),
+    ("/api/answer", {"question": "\u0000"}, 400, "question"),
+    ("/api/answer", {"question": "\u0000\u200b\u0000 "}, 400, "question"),
+    ("/api/answer", {"question": "Why \ud800?"}, 400, "question"),
+    ("/api/answer", {"question": "Why \ud800?", "stream": True}, 400, "question"),
+    ("/api/answer", {"question": "Why?", "history": [{"role": "user", "content": "a"},
+                                                     {"role": "user", "content": "\udfff"}]},
+     400, "history[1].content"),
     ("/api/answer", {"question": "Why?", "since": "last week"}, 400, "since"),
     ("/api/answer", {"question": "Why?", "until": "2026-13-01"}, 400, "until"),
     ("/api/answer", {"question": "Why?", "since": "2026-10-01", "until": "2026-09-01"},
@@ -322,6 +334,17 @@ LONG = "why " * 600
     ("/api/answer", ["Why?"], 422, None),
     ("/api/search", {"query": ""}, 400, "query"),
     ("/api/search", {"query": "bridge", "k": 500}, 422, "k"),
+    ("/api/search", {"query": "bridge", "k": True}, 422, "k"),
+    ("/api/search", {"query": "bridge \ud800"}, 400, "query"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi \ud800"}]},
+     400, "messages[0].content"),
+    ("/v1/chat/completions", {"messages": [{"role": "system", "content": "Be brief."},
+                                           {"role": "user", "content": "\udc80"},
+                                           {"role": "assistant", "content": "Hello"},
+                                           {"role": "user", "content": "Why?"}]},
+     400, "messages[1].content"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Why?"}], "k": True},
+     422, "k"),
     ("/v1/chat/completions", {"messages": []}, 422, "messages"),
     ("/v1/chat/completions", {"messages": [{"role": "system", "content": "Be brief."}]},
      400, "messages"),
@@ -337,11 +360,21 @@ LONG = "why " * 600
 ])
 def test_bad_request_gets_a_4xx_naming_the_field(client: Any, path: str, body: Any, status: int,
                                                  field: str | None) -> None:
-    reply = client.post(path, json=body)
+    # Sent as text: a lone surrogate is valid in JSON's \\u escapes but not in UTF-8 bytes.
+    reply = client.post(path, content=json.dumps(body),
+                        headers={"content-type": "application/json"})
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
     assert error["field"] == field
     assert error["message"] and "Traceback" not in reply.text
+
+
+def test_relative_question_counted_from_the_first_days_of_the_calendar_is_answered(
+        client: Any) -> None:
+    for path, body in (("/api/answer", {"question": "What happened this week?"}),
+                       ("/api/search", {"query": "what happened recently"})):
+        reply = client.post(path, json={**body, "today": "0001-01-03"})
+        assert reply.status_code == 200, reply.text
 
 
 def test_body_that_is_not_json_gets_a_422(client: Any) -> None:
@@ -400,6 +433,28 @@ def test_unexpected_crash_is_a_json_500_without_traceback(
     assert "boom" not in reply.text and "Traceback" not in reply.text
 
 
+def test_after_a_500_the_keep_alive_connection_serves_the_next_request(
+        services: Services) -> None:
+    from assistant.api import create_app
+
+    crashing = sibling(services, answerer=FailingAnswerer(RuntimeError("boom")))
+    statuses, local_ends = [], set()
+    for base in serve_in_thread(create_app(crashing)):
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for request in (http.build_request("POST", "/api/answer", json={"question": QUESTION}),
+                            http.build_request("GET", "/api/articles"),
+                            http.build_request("POST", "/api/answer", json={"question": QUESTION}),
+                            http.build_request("GET", "/healthz")):
+                reply = http.send(request)
+                statuses.append(reply.status_code)
+                local_ends.add(reply.extensions["network_stream"].get_extra_info("client_addr"))
+                if reply.status_code == 500:
+                    assert reply.json()["error"]["message"] == "internal error; see the server log"
+    assert statuses == [500, 200, 500, 200]
+    # One connection carried all four: the server did not drop it after each 500.
+    assert len(local_ends) == 1
+
+
 # -- auth and CORS --------------------------------------------------------------------------
 
 
@@ -451,6 +506,29 @@ def test_cors_is_off_unless_origins_are_listed(client: Any,
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
     other = test_client.options("/api/answer", headers={**preflight, "Origin": "http://evil.test"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_no_route_allows_cross_origin_access_unless_configured(server: str) -> None:
+    # Gradio's own CORS handling allowed any localhost origin, with credentials, on its routes.
+    origin = {"Origin": "http://localhost:9999"}
+    preflight = {**origin, "Access-Control-Request-Method": "POST"}
+    for route in ("/", "/config", "/gradio_api/info", "/gradio_api/queue/join", "/api/articles",
+                  "/api/answer", "/healthz", "/docs"):
+        for reply in (httpx.get(f"{server}{route}", headers=origin, timeout=30),
+                      httpx.options(f"{server}{route}", headers=preflight, timeout=30)):
+            allowed = {k for k in reply.headers if k.startswith("access-control-allow-origin")}
+            assert not allowed, (route, reply.request.method, dict(reply.headers))
+            assert "access-control-allow-credentials" not in reply.headers
+
+
+def test_configured_origins_reach_the_chat_window_routes_too(
+        client_for: Callable[..., Any]) -> None:
+    test_client = client_for(ui=True, cors_origins="http://localhost:3000")
+    for route in ("/config", "/api/articles"):
+        allowed = test_client.get(route, headers={"Origin": "http://localhost:3000"})
+        assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+        other = test_client.get(route, headers={"Origin": "http://localhost:9999"})
+        assert "access-control-allow-origin" not in other.headers
 
 
 # -- OpenAI-compatible endpoint ---------------------------------------------------------------

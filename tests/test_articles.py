@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from assistant.articles import read_articles
 
@@ -128,3 +129,136 @@ def test_duplicate_ids_keep_the_first_and_report_the_second(tmp_path: Path) -> N
 def test_a_missing_path_is_reported(tmp_path: Path) -> None:
     articles, problems = read_articles([tmp_path / "nope"])
     assert articles == [] and "no such file" in problems[0].reason
+
+
+# -- hostile files: each is reported by path and skipped, the rest still load ------------------
+
+# 438 bytes of YAML whose title, once printed, would be 9**9 (387 million) "lol"s.
+BILLION_LAUGHS = "".join(
+    ["---\na: &a [" + ", ".join(['"lol"'] * 9) + "]\n"]
+    + [f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    + ["title: *i\n---\nBody.\n"])
+
+
+def reasons_by_name(problems: list[Any], folder: Path) -> dict[str, str]:
+    return {p.path.replace(str(folder) + "/", ""): p.reason for p in problems}
+
+
+def test_hostile_files_are_reported_by_path_and_the_rest_still_load(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("---\ntitle: Good\n---\nThe good article.", encoding="utf-8")
+    (tmp_path / "feb30.md").write_text("---\ndate: 2024-02-30\n---\nBody.", encoding="utf-8")
+    (tmp_path / "surrogate.json").write_text('{"text": "bad \\ud800 text"}', encoding="utf-8")
+    (tmp_path / "lines.jsonl").write_text(
+        '{"id": "line-ok", "text": "Fine."}\n{"id": "x", "title": "\\udc00", "text": "Body."}\n',
+        encoding="utf-8")
+    (tmp_path / "deep.json").write_text("[" * 200_000, encoding="utf-8")
+    (tmp_path / "bigint.json").write_text('{"text": "Body.", "id": ' + "9" * 5000 + "}",
+                                          encoding="utf-8")
+    (tmp_path / "laughs.md").write_text(BILLION_LAUGHS, encoding="utf-8")
+    (tmp_path / "loop-a.md").symlink_to(tmp_path / "loop-b.md")
+    (tmp_path / "loop-b.md").symlink_to(tmp_path / "loop-a.md")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "nested.md").write_text("Nested article body.", encoding="utf-8")
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)  # a folder loop
+    (tmp_path / "long.txt").write_text("word " * 1000, encoding="utf-8")  # 5,000 characters
+
+    articles, problems = read_articles([tmp_path], max_chars=4_000)
+    assert sorted(a.id for a in articles) == ["good", "line-ok", "nested"]
+    reasons = reasons_by_name(problems, tmp_path)
+    assert reasons.keys() == {"feb30.md", "surrogate.json", "lines.jsonl:2", "deep.json",
+                              "bigint.json", "laughs.md", "loop-a.md", "loop-b.md", "sub/up",
+                              "long.txt"}
+    assert reasons["feb30.md"] == "no such date '2024-02-30': day is out of range for month"
+    assert "field 'text'" in reasons["surrogate.json"] and "surrogate" in reasons["surrogate.json"]
+    assert "field 'title'" in reasons["lines.jsonl:2"]
+    assert reasons["deep.json"] == "malformed JSON: nested too deeply"
+    assert "malformed JSON" in reasons["bigint.json"]
+    assert "aliases" in reasons["laughs.md"]
+    assert reasons["loop-a.md"] == "symlink loop: the link leads back to itself"
+    assert reasons["sub/up"].startswith("symlink loop")
+    assert reasons["long.txt"] == ("too large: 5,000 characters, the limit is 4,000 characters "
+                                   "(ASSISTANT_MAX_ARTICLE_CHARS)")
+
+
+def test_a_file_too_large_to_hold_an_article_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "dump.txt").write_text("x" * 16_001, encoding="utf-8")
+    (tmp_path / "page.html").write_text("<p>" + "y" * 16_000 + "</p>", encoding="utf-8")
+    articles, problems = read_articles([tmp_path], max_chars=4_000)
+    assert articles == []
+    reasons = reasons_by_name(problems, tmp_path)
+    assert reasons["dump.txt"] == ("too large: 16,001 bytes, the limit is 4,000 characters, "
+                                   "16,000 bytes a file (ASSISTANT_MAX_ARTICLE_CHARS)")
+    assert reasons["page.html"].startswith("too large: 16,007 bytes")
+
+
+def test_an_article_just_under_the_limit_is_read_whole(tmp_path: Path) -> None:
+    body = ("The council met again. " * 200)[:3_999]
+    (tmp_path / "long.md").write_text(body, encoding="utf-8")
+    (tmp_path / "many.jsonl").write_text(
+        "".join(json.dumps({"id": f"j{i}", "text": body}) + "\n" for i in range(3)),
+        encoding="utf-8")  # a collection may be larger than one article's limit
+    articles, problems = read_articles([tmp_path], max_chars=4_000)
+    assert not problems
+    assert [a.body for a in articles] == [body] * 4
+
+
+def test_any_other_error_reading_a_file_is_reported_with_its_type(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("Good headline\nGood body.", encoding="utf-8")
+    (tmp_path / "tagged.md").write_text("---\nid: !!int twelve\n---\nBody.", encoding="utf-8")
+    articles, problems = read_articles([tmp_path])
+    assert [a.id for a in articles] == ["good"]
+    (problem,) = problems
+    assert problem.path == str(tmp_path / "tagged.md")
+    assert problem.reason.startswith("unexpected ValueError: invalid literal for int()")
+
+
+def test_a_bad_object_in_a_json_array_is_reported_by_index_and_the_rest_load(
+        tmp_path: Path) -> None:
+    (tmp_path / "list.json").write_text(json.dumps([
+        {"id": "ok1", "text": "First."},
+        {"id": "bad", "text": "Second.", "date": "not-a-date"},
+        {"id": "ok3", "text": "Third."},
+        "not an object",
+    ]), encoding="utf-8")
+    articles, problems = read_articles([tmp_path])
+    assert [a.id for a in articles] == ["ok1", "ok3"]
+    reasons = reasons_by_name(problems, tmp_path)
+    assert reasons.keys() == {"list.json[1]", "list.json[3]"}
+    assert "unreadable date 'not-a-date'" in reasons["list.json[1]"]
+    assert all(p.file == str(tmp_path / "list.json") for p in problems)
+
+
+def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    text = "---\ntitle: Café reopens\n---\nThe café on Main Street reopened.\n"
+    (tmp_path / "le.md").write_bytes(text.encode("utf-16"))  # native order, with its BOM
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    (tmp_path / "bare.txt").write_bytes(text.encode("utf-16-le"))  # no BOM: not recognisable
+    articles, problems = read_articles([tmp_path])
+    assert sorted(a.id for a in articles) == ["be", "le"]
+    assert all(a.title == "Café reopens" for a in articles)
+    assert articles[0].body == "The café on Main Street reopened.\n"
+    (problem,) = problems
+    assert problem.path.endswith("bare.txt") and "UTF-16" in problem.reason
+
+
+def test_a_duplicate_id_in_json_lines_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": "same", "text": "One."}\n{"id": "other", "text": "Two."}\n'
+        '{"id": "same", "text": "Three."}\n', encoding="utf-8")
+    articles, problems = read_articles([tmp_path])
+    assert [a.body for a in articles] == ["One.", "Two."]
+    (problem,) = problems
+    assert problem.path == f"{tmp_path / 'a.jsonl'}:3"
+    assert problem.reason == f"duplicate article id 'same' (also in {tmp_path / 'a.jsonl'}:1)"
+
+
+def test_a_symlinked_folder_is_followed_once(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "story.md").write_text("A story.", encoding="utf-8")
+    root = tmp_path / "news"
+    root.mkdir()
+    (root / "linked").symlink_to(real)
+    (root / "again").symlink_to(real)  # the same folder twice is read once, not reported
+    articles, problems = read_articles([root])
+    assert [a.id for a in articles] == ["story"] and not problems
