@@ -154,6 +154,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
         passages=list(evidence.passages),
         short_answer=draft.short_answer if grounded else None,
         confidence=draft.confidence,
+        updates=draft.updates if grounded else [],
     )
 
 

@@ -615,13 +615,17 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
 
     @api.get("/articles/{article_id:path}", response_model=None, summary="One article")
     def get_article(article_id: str) -> dict[str, Any]:
-        """Metadata and the full body; citation `start`/`end` are offsets into `body`."""
+        """Metadata, the full body (citation `start`/`end` are offsets into `body`) and the
+        other reports of its story (`story`: follow-ups and reprints, oldest first)."""
         meta = services.retriever.article(article_id)
         body = services.retriever.body(article_id) if meta else None
         if meta is None or body is None:
             raise ArticleNotFoundError(f"no article with id {article_id!r}; "
                                        "GET /api/articles lists them", "id")
-        return {**meta.to_dict(), "body": body}
+        story = [{"id": m.id, "title": m.title, "date": m.date, "source": m.source,
+                  "url": m.url, "reprint_of": reprint}
+                 for m, reprint in services.retriever.story(article_id)]
+        return {**meta.to_dict(), "body": body, "story": story}
 
     @openai.post("/chat/completions", response_model=None, summary="OpenAI chat completions")
     def chat_completions(body: ChatRequest) -> Any:

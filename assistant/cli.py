@@ -193,6 +193,7 @@ def stats(store: Path | None, as_json: bool) -> None:
     click.echo(f"vectors:         {info.chroma}")
     click.echo(f"articles:        {info.articles} ({info.undated} undated)")
     click.echo(f"chunks:          {info.chunks}")
+    click.echo(f"stories:         {info.stories} (reports of one event grouped, reprints included)")
     click.echo(f"dates:           {dates}")
     click.echo(f"embedding model: {info.embedding_model or '-'}")
     click.echo(f"answerer models: {models} (assistant/models/{models}.md)")

@@ -37,6 +37,7 @@ import numpy as np
 
 from assistant.errors import StoreBusyError, StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
+from assistant.stories import StoryIndex
 from assistant.types import Article, ArticleMeta, Chunk
 
 REGISTRY_FILE = "registry.sqlite3"
@@ -89,6 +90,7 @@ class StoreStats:
     first_date: str | None
     last_date: str | None
     undated: int
+    stories: int
     embedding_model: str | None
     store: str
     chroma: str
@@ -348,6 +350,7 @@ class Store:
     def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str) -> None:
         self.root = root
         self.registry = Registry(root / REGISTRY_FILE)
+        self.stories = StoryIndex(root / REGISTRY_FILE)
         self.chroma_label = chroma.label
         self._chroma = chroma
         self._collection_name = collection_name
@@ -636,6 +639,7 @@ class Store:
             first_date=dates[0] if dates else None,
             last_date=dates[-1] if dates else None,
             undated=sum(1 for a in articles.values() if not a.date),
+            stories=self.stories.count(),
             embedding_model=self.registry.get_meta("embedding_model"),
             store=str(self.root),
             chroma=self.chroma_label,

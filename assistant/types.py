@@ -86,6 +86,9 @@ class Passage:
     n: int = 0
     dense_rank: int | None = None  # 1-based rank in dense search, None when not found by it
     keyword_rank: int | None = None  # 1-based rank in BM25 search
+    story_id: str | None = None  # the news event this article reports (assistant/stories.py)
+    # The same article printed elsewhere (wire copies): shown once, with these named.
+    also_reported_by: list[ArticleMeta] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,10 @@ class Passage:
             "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 6),
             "dense_rank": self.dense_rank,
             "keyword_rank": self.keyword_rank,
+            "story_id": self.story_id,
+            "also_reported_by": [
+                {"id": a.id, "title": a.title, "source": a.source, "date": a.date, "url": a.url}
+                for a in self.also_reported_by],
         }
 
 
@@ -150,7 +157,8 @@ class Turn:
 
 
 # The passage fields an answer carries (a subset of Passage.to_dict(), as the API documents).
-ANSWER_PASSAGE_FIELDS = ("n", "article_id", "title", "date", "url", "start", "end", "text", "score")
+ANSWER_PASSAGE_FIELDS = ("n", "article_id", "title", "date", "url", "start", "end", "text", "score",
+                         "story_id", "also_reported_by")
 
 
 @dataclass
@@ -171,6 +179,9 @@ class Answer:
     # Probability that the passages answer the question (the refusal gate), when computed.
     confidence: float | None = None
     model: str | None = None  # version of the learned answerer models in use
+    # Facts the story's reports gave differently: [{fact, current: {n, value, date},
+    # earlier: [{n, value, date}]}], latest first.
+    updates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +192,7 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "mode": self.mode,
             "model": self.model,
+            "updates": self.updates,
             "citations": [c.to_dict() for c in self.citations],
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [

@@ -632,7 +632,29 @@ ABLATION_GROUPS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+FUSION_GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("scores and ranks", ("dense", "dense_missing", "dense_rr", "dense_gap", "keyword_norm",
+                          "keyword_log", "keyword_rr", "keyword_missing", "rrf")),
+    ("+ BM25 margin of the top hit", ("keyword_top_margin",)),
+    ("+ headline overlap, lead chunk", ("title_overlap", "lead_chunk")),
+    ("+ dates (after today, relative window)", ("after_today", "in_window", "undated")),
+    ("+ story: latest report first", ("story_latest", "story_behind")),
+]
+
+
 def ablation(train: list[Example], heldout: list[Example], fusion: LinearScorer) -> None:
+    print("\nfusion features, group by group (hit@1; training out of fold, held-out):")
+    held_ranks = [e for e in heldout if e.question.answerable]
+    rrf = _rank_figures("h", [_first_hit(e.pool.rrf(), e.pool_labels) for e in held_ranks])
+    print(f"  {'rrf (no learning)':40} {'':12} {rrf['h hit@1']:9.3f}")
+    use: list[str] = []
+    for name, group in FUSION_GROUPS:
+        use.extend(group)
+        model, figures = fusion_stage(train, use)
+        oof = [v for k, v in figures.items() if k.endswith("fusion hit@1")]
+        held = _rank_figures("h", [_first_hit(model.score(e.pool.features), e.pool_labels)
+                                   for e in held_ranks])["h hit@1"]
+        print(f"  {name:40} {np.mean(oof):12.3f} {held:9.3f}", flush=True)
     print("\nsentence features, group by group (top sentence holds the answer):")
     print(f"  {'features':40} {'train (oof)':>12} {'held-out':>9}")
     train_data = sentence_data(train, fusion)

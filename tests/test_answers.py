@@ -140,7 +140,8 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
          "--json", "--store", str(store)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     data = json.loads(result.stdout)
     assert set(data) == {"question", "answer", "short_answer", "grounded", "confidence", "mode",
-                         "model", "citations", "unsupported_sentences", "passages", "timings_ms"}
+                         "model", "updates", "citations", "unsupported_sentences", "passages",
+                         "timings_ms"}
     assert data["grounded"] and "Netanyahu" in data["answer"]
     assert 0.0 <= data["confidence"] <= 1.0 and data["model"] == "answerer-v1"
     c = data["citations"][0]

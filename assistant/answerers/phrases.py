@@ -22,7 +22,8 @@ _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’
 _NUMBER_PHRASE = re.compile(
     rf"(?<![\w-])(?:[$£€]\s?)?(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?"
     rf"|(?:{NUMBER_WORDS})(?:[- ](?:{NUMBER_WORDS}))*)(?![\d\w])"
-    r"(?:\s?(?:%|percent|per cent|million|billion|thousand|trillion|bn|m)\b)?"
+    r"(?:\s?(?:%|percent|per cent|million|billion|thousand|trillion|bn|m)\b)?",
+    re.I,
 )
 # The word after an amount belongs to the answer when it is what was counted ("312 points",
 # "95,000 homes") or a unit; not when the sentence simply goes on ("1964, carries").
