@@ -27,6 +27,7 @@ from assistant.evaluate import (
     evaluate,
     load_questions,
     normalize_answer,
+    parse_question,
     parse_verdict,
     score_question,
     summarize,
@@ -443,3 +444,26 @@ def test_extractive_answerer_stays_above_measured_floors(
         assert metric(summary, dotted) >= floor, f"{name} {dotted} below {floor}: {report}"
     for dotted, ceiling in CEILINGS[name].items():
         assert metric(summary, dotted) <= ceiling, f"{name} {dotted} above {ceiling}: {report}"
+
+
+def test_update_questions_score_the_current_value_and_the_flagged_earlier_one() -> None:
+    raw = {"id": "u1", "question": "How many have died?", "type": "update", "answers": ["eleven"],
+           "earlier": ["seven"], "article_ids": ["a1"], "question_date": "2026-02-10"}
+    question = parse_question(raw, "f:1")
+    assert question.answerable and question.earlier == ("seven",)
+    with pytest.raises(FixtureError, match="earlier"):
+        parse_question({k: v for k, v in raw.items() if k != "earlier"}, "f:2")
+    both = score_question(question, answer("Eleven [1]. Earlier reports gave seven [1].", True,
+                                           [cite(1, "a1", 0, 5)], ("a1",)), ["a1"], 1.0,
+                          BODIES.get)
+    stale = score_question(question, answer("Seven [1].", True, [cite(1, "a1", 0, 5)],
+                                            ("a1",)), ["a1"], 1.0, BODIES.get)
+    current_only = score_question(question, answer("Eleven [1].", True, [cite(1, "a1", 0, 5)],
+                                                   ("a1",)), ["a1"], 1.0, BODIES.get)
+    assert (both.correct, both.flags_earlier) == (True, True)
+    assert (stale.correct, stale.flags_earlier) == (False, True)
+    assert (current_only.correct, current_only.flags_earlier) == (True, False)
+    summary = summarize([both, stale, current_only], "extractive")
+    assert summary["updates"] == {"n": 3, "current": 0.6667, "earlier_flagged": 0.6667}
+    page = render_html(summary, [r.to_dict() for r in (both, stale, current_only)])
+    assert "Updates (3 questions)" in page and "asked 2026-02-10" in page
