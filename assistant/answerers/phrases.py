@@ -56,7 +56,11 @@ SPAN_FEATURES = (
     "who_person", "where_place", "what_any_capital", "how_many_number", "when_date",
     "has_stopword_edge", "name_question", "right_after_match", "unit_in_question", "same_kind",
     "distance", "title_only", "quoted_title_only", "quoted_name", "title_named_indirectly",
+    "previous_value",
 )
+# "up from 4,500", "compared with 12 a year ago": the value a report says it replaced.
+PREVIOUS = re.compile(r"\b(?:from|than|compared (?:with|to)|previously|was|were)\s+(?:about |"
+                       r"around |some |nearly |almost )?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -234,5 +238,6 @@ def span_features(info: QuestionInfo, text: str, candidates: list[Phrase],
             # A short quoted name ("Gearbox Gus"), not a fragment of someone's speech.
             float(p.kind == "quoted" and len(span_words) <= 4 and p.text[:1].isupper()),
             float(indirect and kind_entity and p.text.lower() not in sentence.lower()),
+            float(bool(PREVIOUS.search(text[max(0, p.start - 30):p.start]))),
         )
     return x

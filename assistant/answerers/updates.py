@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answerers.phrases import Phrase, candidate_phrases, span_features
+from assistant.answerers.phrases import PREVIOUS, Phrase, candidate_phrases, span_features
 from assistant.keyword import terms
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
@@ -77,6 +77,9 @@ def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
     same = [p for p in found if prefer is not None and _key(p.text) == _key(prefer)]
     if same:
         return same[0]
+    # "up from 4,500": the value this report replaced, not its own.
+    own = [p for p in found if not PREVIOUS.search(text[max(0, p.start - 30):p.start])]
+    found = own or found
     probabilities = model.probability(span_features(info, text, found, False, text))
     return found[int(np.argmax(probabilities))]
 
