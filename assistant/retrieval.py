@@ -83,14 +83,20 @@ class Retriever:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, str] = OrderedDict()
-        self._stories: tuple[int, dict[str, StoryInfo]] = (-1, {})
+        self._stories: tuple[int, dict[str, StoryInfo], dict[str, list[str]]] = (-1, {}, {})
 
-    def stories(self) -> dict[str, StoryInfo]:
-        """Article id -> its story, reloaded when an ingest has filed articles anew."""
+    def _story_tables(self) -> tuple[int, dict[str, StoryInfo], dict[str, list[str]]]:
+        """(version, article id -> story, original -> copies), reloaded when an ingest has
+        filed articles anew; never rebuilt per query."""
         version = self.store.stories.version()
         if version != self._stories[0]:
-            self._stories = (version, self.store.stories.all())
-        return self._stories[1]
+            stories = self.store.stories.all()
+            self._stories = (version, stories, _copies(stories))
+        return self._stories
+
+    def stories(self) -> dict[str, StoryInfo]:
+        """Article id -> its story."""
+        return self._story_tables()[1]
 
     def _current(self) -> _Snapshot:
         generation = self.store.registry.generation()
@@ -229,8 +235,8 @@ class Retriever:
         scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
         passages: list[Passage] = []
         kept_shingles: list[set[tuple[str, ...]]] = []
-        stories = self.stories()
-        copies = _copies(stories)
+        _, stories, copies = self._story_tables()
+        articles = self._current().articles
         kept_roots: set[str] = set()
         for i in np.argsort(-scores, kind="stable"):
             entry = pool.entries[i]
@@ -263,9 +269,8 @@ class Retriever:
                     dense_rank=None if entry.dense_rank is None else entry.dense_rank + 1,
                     keyword_rank=None if entry.keyword_rank is None else entry.keyword_rank + 1,
                     story_id=entry.story_id,
-                    also_reported_by=[
-                        self._current().articles[a] for a in copies.get(root, ())
-                        if a != entry.article.id and a in self._current().articles],
+                    also_reported_by=[articles[a] for a in copies.get(root, ())
+                                      if a != entry.article.id and a in articles],
                 )
             )
             if len(passages) >= k:

@@ -80,6 +80,8 @@ class AnswererModels:
     sentence: LinearScorer
     span: LinearScorer
     confidence: LinearScorer
+    # Below this confidence the LLM answerer refuses without asking the LLM.
+    llm_gate: float
 
 
 @lru_cache(maxsize=4)
@@ -93,4 +95,5 @@ def load_models(path: Path | None = None) -> AnswererModels:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"cannot read the answerer models at {path}: {exc}; reinstall the "
                          "package or retrain with `python bench/train_answerer.py`") from None
-    return AnswererModels(version=str(raw.get("version", path.stem)), **parts)
+    return AnswererModels(version=str(raw.get("version", path.stem)),
+                          llm_gate=float(raw.get("llm_gate", 0.0)), **parts)
