@@ -500,7 +500,7 @@ def confidence_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
 
 
 def second_sentence_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
-                          max_words: float = 27.0) -> tuple[float, dict[str, float]]:
+                          max_words: float = 25.0) -> tuple[float, dict[str, float]]:
     """When to add the runner-up sentence: the cut on the best sentence's probability that
     answers most training questions right (out of fold) while answers stay short."""
     answered = [d for d in data if not d.removed and d.example.question.answerable and len(d.x)]
