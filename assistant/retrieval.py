@@ -231,6 +231,7 @@ class Retriever:
                     n=len(passages) + 1,
                     dense_rank=None if entry.dense_rank is None else entry.dense_rank + 1,
                     keyword_rank=None if entry.keyword_rank is None else entry.keyword_rank + 1,
+                    features=tuple(float(v) for v in pool.features[i]),
                 )
             )
             if len(passages) >= k:

@@ -355,7 +355,8 @@ class ExtractiveAnswerer:
         ranked = scored.candidates
         if not ranked or scored.confidence < self.threshold or (
                 not history and dangling_reference(scored.info)):
-            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence)
+            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence,
+                         trace=scored)
         chosen = choose_sentences(ranked, self.models.sentence.threshold)
         parts: list[str] = []
         quotes: dict[int, list[Span]] = {}
@@ -373,7 +374,7 @@ class ExtractiveAnswerer:
             quotes.setdefault(c.n, []).append(c.span)
             scores[c.n] = max(scores.get(c.n, 0.0), c.probability)
         return Draft(" ".join(parts), grounded=True, quotes=quotes, scores=scores,
-                     confidence=scored.confidence, short_answer=short)
+                     confidence=scored.confidence, short_answer=short, trace=scored)
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         draft = self.draft(evidence, history)
