@@ -60,10 +60,14 @@ def today_option(func: F) -> F:
     )(func)
 
 
+def _note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
 def _services(**overrides: Any):  # type: ignore[no-untyped-def]
     from assistant.app import build
 
-    return build(load_settings(**overrides))
+    return build(load_settings(**overrides), announce=_note)
 
 
 def _today(value: str | None) -> dt.date | None:
@@ -148,7 +152,8 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
 
     settings = load_settings(store=store)
     services = build(settings.model_copy(update={
-        "embed_threads": settings.ingest_threads if threads is None else threads}))
+        "embed_threads": settings.ingest_threads if threads is None else threads}),
+        announce=_note)
     settings = services.settings
     targets = list(paths) or [Path("seeds")]
     do_prune = (not paths) if prune is None else prune
@@ -401,8 +406,9 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
     embedding = ProgressBar(not as_json, "embedding corpus", "chunk")
     asking = ProgressBar(not as_json, "asking", "question")
     try:
-        context = (corpus_services(settings, corpus, embedding.start, embedding.update)
-                   if corpus else nullcontext(build(settings)))
+        context = (corpus_services(settings, corpus, embedding.start, embedding.update,
+                                   announce=_note)
+                   if corpus else nullcontext(build(settings, announce=_note)))
         with context as services:
             embedding.close()
             asking.start(len(questions))
