@@ -127,7 +127,7 @@ def word_usage(question: str, history: Sequence[Turn], passages: Sequence[Passag
     the conversation and the passages) and the answer without its markers."""
     prompt = len(question.split()) + sum(len(t.content.split()) for t in history) \
         + sum(len(p.text.split()) for p in passages)
-    completion = len(MARKER.sub("", answer).split())
+    completion = len(re.sub(r"\s*" + MARKER.pattern, "", answer).split())
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
 
