@@ -128,9 +128,12 @@ class FeedbackLog:
         """Append one rating (or a later version of it) as one line, under a lock."""
         line = (json.dumps(item.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # two servers or threads never interleave lines
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a line cut short by a crash stays a line of its own
             os.write(fd, line)
             os.fsync(fd)
         finally:
