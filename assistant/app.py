@@ -58,7 +58,7 @@ class Services:
         root.mkdir(parents=True, exist_ok=True)
         host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
         store = Store(root, open_chroma(root, self.settings.chroma_url, host_port),
-                      self.settings.collection)
+                      self.settings.collection, self.settings.exact_search_max_chunks)
         self.__dict__["store"] = store
         return store
 

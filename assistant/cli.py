@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import click
 
-from assistant.config import load_settings
 from assistant.errors import AssistantError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,6 +57,13 @@ def today_option(func: F) -> F:
         "--today", default=None, metavar="YYYY-MM-DD",
         help="The date relative questions ('this week', 'recently') count from [default: today].",
     )(func)
+
+
+def load_settings(**overrides: Any) -> Any:
+    """The settings; pydantic-settings is imported here, not at start-up (`--help` needs none)."""
+    from assistant.config import load_settings as load
+
+    return load(**overrides)
 
 
 def _note(message: str) -> None:

@@ -102,6 +102,34 @@ def _drop_nan_guards(model: Any) -> None:
 
 
 Announce = Callable[[str], None]
+DIGESTS_FILE = "source-digests.json"
+
+
+def _content_digest(source: Path, cache_dir: Path, hashed: Callable[[], Any]) -> str:
+    """The source model's content digest, remembered by its path, size and modification time:
+    hashing its 23 MB again on every start-up cost a CLI call 40 ms."""
+    import json
+
+    stat = source.stat()
+    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo = cache_dir / DIGESTS_FILE
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return str(known[key])
+    digest = str(hashed().hexdigest()[:16])
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temporary.write_text(json.dumps({**known, key: digest}), encoding="utf-8")
+        os.replace(temporary, memo)
+    except OSError:
+        pass  # a read-only cache only costs the hashing next time
+    return digest
 
 
 def quantized_model(source: Path, cache_dir: Path, announce: Announce | None = None) -> Path:
@@ -117,7 +145,7 @@ def quantized_model(source: Path, cache_dir: Path, announce: Announce | None = N
 
     import onnxruntime as ort
 
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = _content_digest(source, cache_dir, lambda: hashlib.sha256(source.read_bytes()))
     target = cache_dir / f"minilm-{digest}-{QUANTIZED_RECIPE}.onnx"
     if target.is_file():
         return target
