@@ -424,7 +424,8 @@ class ExactIndex:
 class Store:
     """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index.
 
-    Chroma is opened on first use, so a small embedded index searched exactly never opens it.
+    An embedded Chroma is opened on first use, so a small index searched exactly never opens
+    it; a Chroma server is connected to at once, so an unreachable one fails early.
     """
 
     def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str,
@@ -449,6 +450,9 @@ class Store:
         self._exact_max = exact_search_max_chunks if chroma.embedded else 0
         self._exact: tuple[int, ExactIndex | None] | None = None
         self._exact_lock = threading.Lock()
+        if not self._exact_max:  # Chroma answers every search: open it now, failing early
+            with self._chroma_lock():
+                self._open_locked()
 
     @staticmethod
     def exists(root: Path) -> bool:
