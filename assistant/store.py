@@ -274,11 +274,12 @@ class Registry:
         with self._reading() as db:
             row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             generation = int(row[0]) if row else 0
-            count, missing = db.execute(f"SELECT count(*), count(*) - count(c.vector) {ready}"
-                                        ).fetchone()
-            if count > limit or missing:
+            # Counted from an index first: a large store is turned away without reading rows.
+            if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
                 return generation, None
             rows = db.execute(f"SELECT c.id, c.vector, a.date {ready}").fetchall()
+        if any(r[1] is None for r in rows):
+            return generation, None
         ids = [r[0] for r in rows]
         matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
         vectors = matrix.reshape(len(rows), -1).astype(np.float32) if rows else \
@@ -286,9 +287,12 @@ class Registry:
         dates = np.array([date_number(r[2]) for r in rows], np.int64)
         return generation, ExactIndex(ids, vectors, dates)
 
-    def chunks_without_vectors(self) -> list[str]:
-        rows = self._connect().execute("SELECT id FROM chunks WHERE vector IS NULL")
-        return [r[0] for r in rows]
+    def chunks_without_vectors(self, limit: int) -> list[str]:
+        """Chunks whose vector only Chroma has, in a store of at most `limit` chunks."""
+        db = self._connect()
+        if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
+            return []
+        return [r[0] for r in db.execute("SELECT id FROM chunks WHERE vector IS NULL")]
 
     def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
         """Keep these chunks' vectors; returns the new generation (readers look again)."""
@@ -674,7 +678,7 @@ class Store:
         the index can be searched exactly; returns how many were copied."""
         if not self._exact_max:
             return 0
-        missing = self.registry.chunks_without_vectors()
+        missing = self.registry.chunks_without_vectors(self._exact_max)
         if not missing:
             return 0
         with self._writing_vectors() as collection:

@@ -226,3 +226,10 @@ def test_bad_export_requests_get_a_4xx_naming_the_field(client: Any, body: Any, 
     reply = client.post("/api/conversations/markdown", json=body)
     assert reply.status_code == status
     assert reply.json()["error"]["field"] == field
+
+
+def test_openapi_schema_documents_the_new_routes_and_the_debug_flag(client: Any) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/feedback", "/api/conversations/markdown"):
+        assert path in schema["paths"]
+    assert "debug" in schema["components"]["schemas"]["AnswerRequest"]["properties"]
