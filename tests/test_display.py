@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,8 @@ import pytest
 from assistant.app import Services
 from assistant.display import answer_view
 from assistant.ui import answer_html
-from tests.test_api import QUESTION, ROOT, SEED_ID, news_services_for
+from tests.conftest import run_cli
+from tests.test_api import QUESTION, SEED_ID, news_services_for
 
 # The answer to this cites passage 3 only (measured on seeds + the test corpus on this day).
 THIRD_PASSAGE_QUESTION = "Who is Riverton's public works director?"
@@ -36,11 +35,6 @@ def client(services: Services) -> Iterator[Any]:
 
     with TestClient(create_app(services, ui=False)) as test_client:
         yield test_client
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
 def test_an_answer_citing_only_passage_3_shows_source_1_in_text_and_card(

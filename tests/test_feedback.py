@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 
 from assistant.app import Services
 from assistant.feedback import FEEDBACK_FILE, FeedbackLog
+from tests.conftest import run_cli
 from tests.test_api import QUESTION, ROOT, SEED_ID, TOKEN, ingested_services, sibling
 
 REFUSED = "Who won the 2022 World Cup?"
@@ -40,11 +39,6 @@ def client(services: Services) -> Iterator[Any]:
 
     with TestClient(create_app(services, ui=False)) as test_client:
         yield test_client
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def rate(client: Any, question: str, rating: str, note: str | None = None,

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import run_cli
 from tests.test_api import QUESTION, ROOT, SEED_TITLE, ingested_services
 
 CHROMIUM = os.environ.get("ASSISTANT_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -201,17 +202,14 @@ def test_thumbs_down_with_the_right_answer_becomes_a_fixture_eval_accepts(
         page.wait_for_selector("#note textarea", state="hidden", timeout=10_000)
         screenshot(page, "thumbs-down-saved")
     fixtures = tmp_path / "from-feedback.jsonl"
-    cli = [sys.executable, "-c", "from assistant.cli import main; main()"]
-    exported = subprocess.run([*cli, "feedback", "export", "--fixtures", str(fixtures),
-                               "--store", str(seed_store)], capture_output=True, text=True,
-                              timeout=120, cwd=ROOT)
+    exported = run_cli("feedback", "export", "--fixtures", str(fixtures), "--store",
+                       str(seed_store))
     assert exported.returncode == 0, exported.stderr
     lines = [json.loads(x) for x in fixtures.read_text().splitlines()]
     mine = [x for x in lines if x["question"] == QUESTION and x["rating"] == "down"]
     assert mine and mine[-1]["answers"] == ["Benjamin Netanyahu"]
     assert mine[-1]["article_ids"] == ["000_0c3e0a23974ec483"]
-    scored = subprocess.run([*cli, "eval", str(fixtures), "--store", str(seed_store), "--json"],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    scored = run_cli("eval", str(fixtures), "--store", str(seed_store), "--json")
     assert scored.returncode == 0, scored.stderr
     summary = json.loads(scored.stdout)
     assert summary["n"] == len(lines) and summary["answer"]["accuracy"] == 1.0
@@ -269,9 +267,7 @@ def test_welcome_text_and_chips_follow_another_process_ingest(
             (news / f"{name}.md").write_text(
                 (ROOT / "tests/fixtures/corpus" / f"{name}.md").read_text(encoding="utf-8"),
                 encoding="utf-8")
-        ingested = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()",
-                                   "ingest", str(news), "--store", str(store)],
-                                  capture_output=True, text=True, timeout=300, cwd=ROOT)
+        ingested = run_cli("ingest", str(news), "--store", str(store))
         assert ingested.returncode == 0, ingested.stderr
         page.reload(wait_until="load")
         page.wait_for_selector("#chat .example", timeout=30_000)
