@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistant.answering import check_question, check_text
 from assistant.app import Services
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
-from assistant.feedback import MAX_CITATIONS, MAX_NOTE_CHARS, Feedback, FeedbackLog, check_note
+from assistant.feedback import MAX_CITATIONS, MAX_NOTE_CHARS, Feedback, FeedbackLog
 from assistant.retrieval import parse_date
 from assistant.transcript import TITLE as TRANSCRIPT_TITLE
 from assistant.transcript import conversation_markdown
@@ -749,16 +749,23 @@ class AnswerIn(BaseModel):
     model: str | None = None
 
     def to_answer(self, limit: int, field: str = "answer") -> Answer:
-        """The checked answer (question and texts as the other routes check them)."""
-        question = check_question(self.question, f"{field}.question", limit)
+        """The checked answer: the question as /api/answer checks it, and no text that cannot
+        be written as UTF-8 (a lone surrogate), named by its field."""
+
+        def text(value: str | None, name: str) -> Any:
+            return None if value is None else check_text(value, f"{field}.{name}")
+
         citations = [
-            Citation(c.n, c.article_id, c.title, c.date, c.url, "", c.start, c.end,
-                     check_text(c.quote, f"{field}.citations[{i}].quote"), 0.0, c.field)
+            Citation(c.n, text(c.article_id, f"citations[{i}].article_id"),
+                     text(c.title, f"citations[{i}].title"), text(c.date, f"citations[{i}].date"),
+                     text(c.url, f"citations[{i}].url"), "", c.start, c.end,
+                     text(c.quote, f"citations[{i}].quote"), 0.0, c.field)
             for i, c in enumerate(self.citations)
         ]
-        return Answer(question, check_text(self.answer, f"{field}.answer"), self.grounded,
-                      self.mode, citations=citations, short_answer=self.short_answer,
-                      model=self.model)
+        return Answer(check_question(self.question, f"{field}.question", limit),
+                      text(self.answer, "answer"), self.grounded, self.mode, citations=citations,
+                      short_answer=text(self.short_answer, "short_answer"),
+                      model=text(self.model, "model"))
 
 
 class FeedbackRequest(BaseModel):
@@ -799,7 +806,7 @@ def add_feedback_and_export_routes(api: APIRouter, services: Services) -> None:
         answer = body.answer.to_answer(limit)
         asked_iso = parse_date(body.date, "date")
         asked = dt.date.fromisoformat(asked_iso) if asked_iso else dt.date.today()
-        note = check_note(check_text(body.note, "note") if body.note is not None else None)
+        note = check_text(body.note, "note") if body.note is not None else None
         item = FeedbackLog(services.settings.store).add(
             Feedback.of_answer(answer, body.rating, asked, note))
         return item.to_dict()
@@ -812,7 +819,8 @@ def add_feedback_and_export_routes(api: APIRouter, services: Services) -> None:
         chat window shows them. Leave `passages` out of the answers of long conversations:
         request bodies are limited to 64 KiB."""
         answers = [a.to_answer(limit, f"answers[{i}]") for i, a in enumerate(body.answers)]
-        text = conversation_markdown(answers, body.title or TRANSCRIPT_TITLE)
+        title = check_text(body.title, "title") if body.title else TRANSCRIPT_TITLE
+        text = conversation_markdown(answers, title)
         return Response(text, media_type="text/markdown; charset=utf-8", headers={
             "Content-Disposition": 'attachment; filename="conversation.md"'})
 

@@ -18,9 +18,10 @@ process opening a collection may replay Chroma's log into it and write its files
   HNSW index no longer matches Chroma's metadata), never per query.
 
 The registry also keeps each chunk's vector. A small embedded index (up to
-`EXACT_SEARCH_MAX_CHUNKS` chunks) is searched exactly from those, in numpy, and Chroma is only
-opened to write: importing and opening chromadb costs a short-lived `assistant ask` more than
-half a second, and an exact scan of a few thousand vectors takes about a millisecond.
+`EXACT_SEARCH_MAX_CHUNKS` chunks) is searched exactly from those, in numpy, and Chroma is opened
+only to write (and for the health check): importing and opening chromadb costs a short-lived
+`assistant ask` more than half a second, and an exact scan of a few thousand vectors takes
+about a millisecond.
 """
 
 from __future__ import annotations

@@ -187,6 +187,11 @@ def test_a_line_cut_short_by_a_crash_loses_only_itself(client: Any, services: Se
                  "mode": "extractive"}}, 400, "answer.answer"),
     ({"answer": {"question": "q?", "answer": "a", "grounded": True, "mode": "extractive",
                  "citations": [{"n": 1}]}}, 422, "answer.citations[0].article_id"),
+    ({"answer": {"question": "q?", "answer": "a", "grounded": True, "mode": "extractive",
+                 "short_answer": "\udfff"}}, 400, "answer.short_answer"),
+    ({"answer": {"question": "q?", "answer": "a", "grounded": True, "mode": "extractive",
+                 "citations": [{"n": 1, "article_id": "x", "quote": "q", "start": 0, "end": 1,
+                                "title": "T \ud83d"}]}}, 400, "answer.citations[0].title"),
     ({"stars": 5}, 422, "stars"),
 ])
 def test_bad_ratings_get_a_4xx_naming_the_field_and_store_nothing(
