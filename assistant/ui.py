@@ -51,8 +51,11 @@ SCROLL_JS = """
   let log = null, questions = -1, anchor = null, mine = null, moved = false;
   function place() {
     if (!log || !anchor || moved) return;
-    const top = anchor.getBoundingClientRect().top - log.getBoundingClientRect().top
-      + log.scrollTop - 8;
+    const logTop = log.getBoundingClientRect().top;
+    // Below the chat's own buttons (clear), which float over its top right corner.
+    const panel = log.parentElement && log.parentElement.querySelector('.top-panel');
+    const pad = panel ? Math.max(8, panel.getBoundingClientRect().bottom - logTop + 6) : 8;
+    const top = anchor.getBoundingClientRect().top - logTop + log.scrollTop - pad;
     const target = Math.max(0, Math.min(top, log.scrollHeight - log.clientHeight));
     if (Math.abs(log.scrollTop - target) > 1) log.scrollTop = target;
     mine = log.scrollTop;
