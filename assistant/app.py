@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -35,8 +36,11 @@ class Services:
     """The wired-up assistant. Heavy parts are built on first use, so `stats` stays light."""
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 answerer: Answerer | None = None) -> None:
+                 answerer: Answerer | None = None,
+                 announce: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        # Told about slow one-off set-up (the CLI prints it), so a first run is not silent.
+        self.announce = announce
         if embedder is not None:
             self.__dict__["embedder"] = embedder
         if answerer is not None:
@@ -54,7 +58,7 @@ class Services:
         root.mkdir(parents=True, exist_ok=True)
         host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
         store = Store(root, open_chroma(root, self.settings.chroma_url, host_port),
-                      self.settings.collection)
+                      self.settings.collection, self.settings.exact_search_max_chunks)
         self.__dict__["store"] = store
         return store
 
@@ -66,7 +70,7 @@ class Services:
     def embedder(self) -> Embedder:
         from assistant.embeddings import build_embedder
 
-        return build_embedder(self.settings)
+        return build_embedder(self.settings, self.announce)
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -721,6 +721,7 @@ def corpus_services(
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     embedder: Embedder | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Iterator[Services]:
     """Services over a throw-away store holding only `corpus`, so fixtures bring their articles.
 
@@ -737,7 +738,7 @@ def corpus_services(
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
         parts = {"embedder": embedder} if embedder is not None else {}
         services = build(settings.model_copy(update={"store": Path(tmp), "chroma_url": None}),
-                         **parts)
+                         announce=announce, **parts)
         store = services.open_store(create=True)
         report = ingest(store, services.embedder, list(corpus), chunk_tokens=settings.chunk_tokens,
                         chunk_overlap=settings.chunk_overlap,

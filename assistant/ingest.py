@@ -210,6 +210,9 @@ def _ingest(
     store.remove_articles(to_remove)
     file_stories(store, [a for a in changed if a.id in article_vectors], article_vectors)
     report.removed = len(to_remove)
+    if store.backfill_vectors():
+        report.notes.append("copied the chunk vectors of an index made by an older version into "
+                            "its registry (searching it no longer needs to open Chroma)")
     # Recorded last: a run interrupted while chunking everything again starts over next time.
     store.registry.set_meta("chunking", chunking)
     store.keyword_index()  # rebuilt here when anything changed, never at query time

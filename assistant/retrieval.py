@@ -271,6 +271,7 @@ class Retriever:
                     story_id=entry.story_id,
                     also_reported_by=[articles[a] for a in copies.get(root, ())
                                       if a != entry.article.id and a in articles],
+                    features=tuple(float(v) for v in pool.features[i]),
                 )
             )
             if len(passages) >= k:

@@ -16,6 +16,12 @@ process opening a collection may replay Chroma's log into it and write its files
   Chroma client, so a process never opens Chroma while another one is writing to it;
 - a reader reopens its Chroma client when the registry generation has moved on (its cached
   HNSW index no longer matches Chroma's metadata), never per query.
+
+The registry also keeps each chunk's vector. A small embedded index (up to
+`EXACT_SEARCH_MAX_CHUNKS` chunks) is searched exactly from those, in numpy, and Chroma is opened
+only to write (and for the health check): importing and opening chromadb costs a short-lived
+`assistant ask` more than half a second, and an exact scan of a few thousand vectors takes
+about a millisecond.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ KEYWORD_DIR = "keyword"
 WRITER_LOCK_FILE = "ingest.lock"
 CHROMA_LOCK_FILE = "chroma.lock"
 KEYWORD_LOCK_FILE = "keyword.lock"
+# Up to this many chunks (about 15 MB of vectors) an embedded index is searched exactly in
+# numpy instead of through Chroma (ASSISTANT_EXACT_SEARCH_MAX_CHUNKS; 0 = always Chroma).
+EXACT_SEARCH_MAX_CHUNKS = 20_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -55,7 +64,7 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE TABLE IF NOT EXISTS chunks (
     id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL
+    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL, vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
 -- Covering indexes: the retriever's start-up scans read these columns only, not the rows
@@ -108,6 +117,10 @@ class Registry:
         self._write_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+            if "vector" not in columns:  # a registry written before chunk vectors were kept
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
 
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -210,6 +223,7 @@ class Registry:
         chunks: dict[str, list[Chunk]],
         sentence_vectors: dict[str, np.ndarray],
         embedding_model: str,
+        vectors: dict[str, np.ndarray] | None = None,
     ) -> int:
         """One transaction: the new chunks replace the old and the articles become `ready`.
 
@@ -236,12 +250,13 @@ class Registry:
                 )
                 db.executemany(
                     'INSERT OR REPLACE INTO chunks (id, article_id, idx, start, "end", sentences,'
-                    " sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             c.id, c.article_id, c.index, c.start, c.end,
                             json.dumps([[s.start, s.end] for s in c.sentences]),
                             sentence_vectors[c.id].astype(np.float16).tobytes(),
+                            _vector_blob(vectors.get(c.id) if vectors else None),
                         )
                         for a in articles
                         for c in chunks[a.id]
@@ -252,6 +267,45 @@ class Registry:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return generation
+
+    def exact_index(self, limit: int) -> tuple[int, ExactIndex | None]:
+        """The generation, and every ready chunk's vector with its article's date, as of one
+        commit; None instead of the vectors when there are more than `limit` chunks or some
+        chunk has no vector (kept only in Chroma by an older version)."""
+        ready = "FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state='ready'"
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            generation = int(row[0]) if row else 0
+            # Counted from an index first: a large store is turned away without reading rows.
+            if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
+                return generation, None
+            rows = db.execute(f"SELECT c.id, c.vector, a.date {ready}").fetchall()
+        if any(r[1] is None for r in rows):
+            return generation, None
+        ids = [r[0] for r in rows]
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
+        vectors = matrix.reshape(len(rows), -1).astype(np.float32) if rows else \
+            np.zeros((0, 0), np.float32)
+        dates = np.array([date_number(r[2]) for r in rows], np.int64)
+        return generation, ExactIndex(ids, vectors, dates)
+
+    def chunks_without_vectors(self, limit: int) -> list[str]:
+        """Chunks whose vector only Chroma has, in a store of at most `limit` chunks."""
+        db = self._connect()
+        if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
+            return []
+        return [r[0] for r in db.execute("SELECT id FROM chunks WHERE vector IS NULL")]
+
+    def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
+        """Keep these chunks' vectors; returns the new generation (readers look again)."""
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE chunks SET vector=? WHERE id=?",
+                           [(_vector_blob(v), cid) for cid, v in vectors.items()])
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
         return generation
 
     def delete_articles(self, article_ids: Sequence[str]) -> int:
@@ -344,10 +398,45 @@ class Registry:
         return out
 
 
-class Store:
-    """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index."""
+def _vector_blob(vector: Any) -> bytes | None:
+    return None if vector is None else np.asarray(vector, np.float16).tobytes()
 
-    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str) -> None:
+
+@dataclass(frozen=True)
+class ExactIndex:
+    """Chunk vectors in memory, searched exactly (a small index needs no ANN structure)."""
+
+    ids: list[str]
+    vectors: np.ndarray  # float32, one L2-normalised row per chunk
+    dates: np.ndarray  # date_number of each chunk's article (0 = undated)
+
+    def search(self, vector: np.ndarray, n: int, since: str | None = None,
+               until: str | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first, with Chroma's date filter semantics."""
+        if not self.ids or n <= 0:
+            return []
+        sims = self.vectors @ np.asarray(vector, np.float32)
+        if since or until:
+            # An explicit filter asks for dated articles; undated ones are stored as 0.
+            keep = self.dates >= max(date_number(since), 1)
+            if until:
+                keep &= self.dates <= date_number(until)
+            sims = np.where(keep, sims, -np.inf)
+        n = min(n, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.ids[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
+
+
+class Store:
+    """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index.
+
+    An embedded Chroma is opened on first use, so a small index searched exactly never opens
+    it; a Chroma server is connected to at once, so an unreachable one fails early.
+    """
+
+    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str,
+                 exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS) -> None:
         self.root = root
         self.registry = Registry(root / REGISTRY_FILE)
         self.stories = StoryIndex(root / REGISTRY_FILE)
@@ -365,8 +454,13 @@ class Store:
         self._reopening = False
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.Lock()
-        with self._chroma_lock():
-            self._open_locked()
+        # A Chroma server is the setup for large, shared indexes: it keeps the search.
+        self._exact_max = exact_search_max_chunks if chroma.embedded else 0
+        self._exact: tuple[int, ExactIndex | None] | None = None
+        self._exact_lock = threading.Lock()
+        if not self._exact_max:  # Chroma answers every search: open it now, failing early
+            with self._chroma_lock():
+                self._open_locked()
 
     @staticmethod
     def exists(root: Path) -> bool:
@@ -382,6 +476,8 @@ class Store:
     @property
     def collection(self) -> Any:
         """The Chroma collection as last opened (for tests, benchmarks and llama-index)."""
+        if self._collection is None:
+            self._reopen(self._opened)
         return self._collection
 
     # -- sharing Chroma between threads and processes -------------------------------------
@@ -524,7 +620,7 @@ class Store:
             _delete_vectors(collection, [a.id for a in articles])
             _add_vectors(collection, articles, chunks, vectors)
             self._generation = self.registry.commit_articles(
-                articles, chunks, sentence_vectors, embedding_model)
+                articles, chunks, sentence_vectors, embedding_model, vectors)
 
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         if not article_ids:
@@ -568,10 +664,42 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def exact_index(self) -> ExactIndex | None:
+        """The in-memory index of a small embedded store at the current generation, if any."""
+        if not self._exact_max:
+            return None
+        generation = self.registry.generation()
+        cached = self._exact
+        if cached is None or cached[0] != generation:
+            with self._exact_lock:
+                cached = self._exact
+                if cached is None or cached[0] != generation:
+                    cached = self._exact = self.registry.exact_index(self._exact_max)
+        return cached[1]
+
+    def backfill_vectors(self) -> int:
+        """Copy into the registry the chunk vectors an older version kept only in Chroma, so
+        the index can be searched exactly; returns how many were copied."""
+        if not self._exact_max:
+            return 0
+        missing = self.registry.chunks_without_vectors(self._exact_max)
+        if not missing:
+            return 0
+        with self._writing_vectors() as collection:
+            found: dict[str, np.ndarray] = {}
+            for b in range(0, len(missing), 500):
+                got = collection.get(ids=missing[b : b + 500], include=["embeddings"])
+                found.update(zip(got["ids"], got["embeddings"], strict=True))
+            self._generation = self.registry.store_vectors(found)
+        return len(found)
+
     def dense_search(
         self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
+        exact = self.exact_index()
+        if exact is not None:
+            return exact.search(vector, n, since, until)
         # No count() first: it costs ~10 ms at 100k chunks, and Chroma returns fewer
         # results when asked for more than it holds.
         clauses: list[dict[str, Any]] = []
@@ -769,17 +897,20 @@ class ChromaConnector:
 def open_chroma(
     root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None
 ) -> ChromaConnector:
-    """Chroma on disk under `root/chroma`, or the server at `chroma_url`."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+    """Chroma on disk under `root/chroma`, or the server at `chroma_url`. chromadb is imported
+    on the first connection (its import alone takes about half a second)."""
 
-    def settings() -> ChromaSettings:
+    def settings() -> Any:
+        from chromadb.config import Settings as ChromaSettings
+
         return ChromaSettings(anonymized_telemetry=False, allow_reset=True)
 
     if chroma_url and host_port:
         host, port, ssl = host_port
 
         def connect_server() -> Any:
+            import chromadb
+
             try:
                 client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings())
                 client.heartbeat()
@@ -792,7 +923,10 @@ def open_chroma(
         return ChromaConnector(connect_server, chroma_url, embedded=False)
     path = root / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return ChromaConnector(
-        lambda: chromadb.PersistentClient(path=str(path), settings=settings()), str(path),
-        embedded=True,
-    )
+
+    def connect_embedded() -> Any:
+        import chromadb
+
+        return chromadb.PersistentClient(path=str(path), settings=settings())
+
+    return ChromaConnector(connect_embedded, str(path), embedded=True)

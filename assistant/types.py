@@ -89,6 +89,8 @@ class Passage:
     story_id: str | None = None  # the news event this article reports (assistant/stories.py)
     # The same article printed elsewhere (wire copies): shown once, with these named.
     also_reported_by: list[ArticleMeta] = field(default_factory=list)
+    # Its row of retrieval.FUSION_FEATURES, as fusion ranked it (for "why this answer").
+    features: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,9 +184,23 @@ class Answer:
     # Facts the story's reports gave differently: [{fact, current: {n, value, date},
     # earlier: [{n, value, date}]}], latest first.
     updates: list[dict[str, Any]] = field(default_factory=list)
+    # Prompt and completion size, OpenAI-style: the LLM server's token counts when it reports
+    # them, otherwise words (always, for the extractive answerer).
+    usage: dict[str, int] | None = None
+    # "Why this answer": retrieval and answerer scores, filled only when asked for (debug).
+    debug: dict[str, Any] | None = None
+
+    def source_numbers(self) -> dict[int, int]:
+        """Passage number -> source number: the cited passages numbered 1..m in the order the
+        answer first cites them, as the chat window, the CLI and exports show them."""
+        numbers: dict[int, int] = {}
+        for c in self.citations:
+            numbers.setdefault(c.n, len(numbers) + 1)
+        return numbers
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        sources = self.source_numbers()
+        out = {
             "question": self.question,
             "answer": self.answer,
             "short_answer": self.short_answer,
@@ -193,11 +209,15 @@ class Answer:
             "mode": self.mode,
             "model": self.model,
             "updates": self.updates,
-            "citations": [c.to_dict() for c in self.citations],
+            "citations": [{**c.to_dict(), "source": sources[c.n]} for c in self.citations],
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [
                 {k: v for k, v in p.to_dict().items() if k in ANSWER_PASSAGE_FIELDS}
                 for p in self.passages
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "usage": self.usage,
         }
+        if self.debug is not None:
+            out["debug"] = self.debug
+        return out

@@ -51,6 +51,11 @@ class Draft:
     short_answer: str | None = None
     # Facts whose value changed between the reports of a story (updates.Update.to_dict).
     updates: list[dict[str, Any]] = field(default_factory=list)
+    # What the answerer computed on the way (the extractive answerer's ranked candidates), for
+    # the "why this answer" view; never needed to answer.
+    trace: Any = None
+    # Token counts the LLM server reported ({"prompt_tokens", "completion_tokens"}), if any.
+    usage: dict[str, int] | None = None
 
 
 class Answerer(Protocol):

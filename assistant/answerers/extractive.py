@@ -371,7 +371,8 @@ class ExtractiveAnswerer:
         ranked = scored.candidates
         if not ranked or scored.confidence < self.threshold or (
                 not history and dangling_reference(scored.info)):
-            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence)
+            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence,
+                         trace=scored)
         found = scored.phrase
         shown = found if found is not None and found.probability >= (
             self.models.span.threshold or 0.5) else None
@@ -425,7 +426,7 @@ class ExtractiveAnswerer:
             for r in update.earlier:
                 quotes.setdefault(r.candidate.n, []).append(r.candidate.span)
         return Draft(" ".join(parts), grounded=True, quotes=quotes, scores=scores,
-                     confidence=scored.confidence, short_answer=short,
+                     confidence=scored.confidence, short_answer=short, trace=scored,
                      updates=[update.to_dict(evidence.question)] if update else [])
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:

@@ -9,6 +9,7 @@ features it computes, so training and answering can never drift apart silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -69,6 +70,11 @@ class LinearScorer:
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.score(x)))
+
+    def shift(self, row: Sequence[float], names: Sequence[str]) -> float:
+        """How far these features move the logit of `row` from where it would be were they 0."""
+        return float(sum(self.weights[i] * row[i] / self.scale[i]
+                         for i in (self.features.index(n) for n in names)))
 
 
 @dataclass(frozen=True)
