@@ -254,6 +254,8 @@ def print_answer(answer: Any) -> None:
         for source in view.sources:
             meta = ", ".join(x for x in (source.article.date or "undated", source.article.url) if x)
             click.echo(f"[{source.number}] {source.article.title} ({meta})")
+            if source.also_line:
+                click.echo(f"    {source.also_line}")
             for quote in source.quotes:
                 click.echo(f"    “{quote}”")
     elif answer.passages:

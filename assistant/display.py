@@ -32,6 +32,17 @@ class Source:
     article: ArticleMeta
     citations: tuple[Citation, ...]
     quotes: tuple[str, ...]
+    # The same article printed elsewhere (wire copies), named instead of shown again.
+    also_reported_by: tuple[ArticleMeta, ...] = ()
+
+    @property
+    def also_line(self) -> str:
+        """'also reported by Outlet (2026-11-20), ...', or '' when nobody reprinted it."""
+        if not self.also_reported_by:
+            return ""
+        names = [f"{a.source or a.title}" + (f" ({a.date})" if a.date else "")
+                 for a in self.also_reported_by]
+        return "also reported by " + ", ".join(names)
 
     @property
     def body_spans(self) -> list[tuple[int, int]]:
@@ -64,6 +75,7 @@ def answer_view(answer: Answer) -> AnswerView:
     line = answer_line(answer)
     plain_line = renumber_markers(line, {})
     metas = {p.n: p.article for p in answer.passages}
+    copies = {p.n: tuple(p.also_reported_by) for p in answer.passages}
     groups: dict[int, list[Citation]] = {}
     for c in answer.citations:
         groups.setdefault(c.n, []).append(c)
@@ -75,5 +87,5 @@ def answer_view(answer: Answer) -> AnswerView:
         shown = [flat(c.quote) for c in group]
         quotes = tuple(dict.fromkeys(
             q for q in shown if q and q not in plain_line and q != flat(meta.title)))
-        sources.append(Source(numbers[n], n, meta, tuple(group), quotes))
+        sources.append(Source(numbers[n], n, meta, tuple(group), quotes, copies.get(n, ())))
     return AnswerView(renumber_markers(line, numbers), tuple(sources))

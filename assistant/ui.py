@@ -265,12 +265,13 @@ def meta_html(meta: ArticleMeta) -> str:
 
 
 def source_html(n: int, meta: ArticleMeta, quotes: Sequence[str], context: str,
-                open_label: str = "Show in the article") -> str:
+                open_label: str = "Show in the article", also: str = "") -> str:
     quote_html = "".join(f'<span class="src-quote">“{esc(one_line(q))}”</span>' for q in quotes)
+    also_html = f'<span class="src-meta src-also">{esc(also)}</span>' if also else ""
     return (
         f'<details class="src"><summary><span class="src-n">{n}</span>'
         f'<span class="src-main"><span class="src-title">{esc(meta.title)}</span>'
-        f'<span class="src-meta">{meta_html(meta)}</span>{quote_html}'
+        f'<span class="src-meta">{meta_html(meta)}</span>{also_html}{quote_html}'
         f'<span class="src-open">{open_label} ▾</span></span></summary>'
         f'<div class="src-context">{context}</div></details>'
     )
@@ -285,7 +286,8 @@ def cited_sources_html(sources: Sequence[Source], body_of: Callable[[str], str |
         spans = source.body_spans or [(0, 0)]
         context = context_html(body, spans) if body else \
             esc(" … ".join(flat(c.quote) for c in source.citations))
-        items.append(source_html(source.number, source.article, source.quotes, context))
+        items.append(source_html(source.number, source.article, source.quotes, context,
+                                 also=source.also_line))
     return '<div class="sources"><div class="sources-head">Sources</div>' + "".join(items) + \
         "</div>"
 

@@ -102,3 +102,18 @@ def test_the_article_route_lists_the_other_reports_of_its_story(news_services: A
     assert {"id": "c38-wire-port-ellery-strike-reprint",
             "reprint_of": "c37-wire-port-ellery-strike"}.items() <= next(
         s for s in wire if s["id"] == "c38-wire-port-ellery-strike-reprint").items()
+
+
+def test_a_reprinted_source_says_who_else_reported_it(news_services: Any) -> None:
+    from assistant.display import answer_view
+    from assistant.ui import cited_sources_html
+
+    answer = news_services.asker.ask("How many dockworkers went on strike at Port Ellery?")
+    assert answer.grounded
+    view = answer_view(answer)
+    wire = [s for s in view.sources if "port-ellery-strike" in s.article.id]
+    assert wire and wire[0].also_line.startswith("also reported by ")
+    copies = {p.article.id for p in answer.passages if "port-ellery-strike" in p.article.id}
+    assert len(copies) == 1  # the reprint is named, not listed as a second source
+    html = cited_sources_html(view.sources, news_services.store.registry.body)
+    assert "also reported by" in html
