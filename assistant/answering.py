@@ -20,6 +20,7 @@ from assistant.errors import InputError
 from assistant.keyword import terms
 from assistant.retrieval import Retriever
 from assistant.store import Store
+from assistant.support import MIN_SUPPORT, ClaimVerifier
 from assistant.types import Answer, Citation, Passage, Span, Turn
 
 MAX_QUESTION_CHARS = 2000
@@ -46,6 +47,7 @@ class Asker:
     answerer: Answerer
     default_k: int = 8
     max_question_chars: int = MAX_QUESTION_CHARS
+    support_threshold: float = MIN_SUPPORT  # LLM answers: least support a citation needs
 
     def _evidence(self, question: str, history: Sequence[Turn], k: int | None,
                   since: str | None, until: str | None, today: dt.date | None,
@@ -55,18 +57,20 @@ class Asker:
         passages = self.retriever.search(standalone, k or self.default_k, since, until, today,
                                          timings, vector=vector)
         bodies = {p.article.id: self.retriever.body(p.article.id) or "" for p in passages}
-        records = (
-            self.store.registry.chunk_records([p.chunk_id for p in passages])
-            if self.answerer.mode == "extractive" else {}
-        )
-        return Evidence(standalone, passages, bodies, records, vector)
+        # Sentence spans and vectors: the extractive answerer picks from them, the LLM path
+        # builds its excerpts and checks its claims with them.
+        records = self.store.registry.chunk_records([p.chunk_id for p in passages])
+        return Evidence(standalone, passages, bodies, records, vector,
+                        today or dt.date.today())
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
             since: str | None = None, until: str | None = None,
             today: dt.date | None = None) -> Answer:
         """The answer with verified citations."""
         answer: Answer | None = None
-        for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today):
+        # Not streamed: a server reports token usage for whole replies only.
+        for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today,
+                                    stream=False):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -74,22 +78,37 @@ class Asker:
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
                    since: str | None = None, until: str | None = None,
-                   today: dt.date | None = None) -> Iterator[str | Answer]:
-        """Pieces of the answer text as they are produced, then the verified Answer."""
+                   today: dt.date | None = None, stream: bool = True,
+                   citations: bool = False) -> Iterator[str | Citation | Answer]:
+        """Pieces of the answer text as they are produced, then the verified Answer.
+
+        With `citations`, each verified citation of an LLM answer is also yielded as soon as
+        its sentence is complete. `stream=False` asks the answerer for the whole draft at once.
+        """
         started = time.perf_counter()
         question = check_question(question, limit=self.max_question_chars)
         timings: dict[str, float] = {}
         evidence = self._evidence(question, history, k, since, until, today, timings)
         answer_started = time.perf_counter()
+        claims = (ClaimVerifier.for_evidence(evidence, self.retriever.embedder,
+                                             self.support_threshold)
+                  if self.answerer.mode == "llm" else None)
         draft: Draft | None = None
-        for item in self.answerer.stream(evidence, history):
+        items = (self.answerer.stream(evidence, history) if stream
+                 else iter([self.answerer.draft(evidence, history)]))
+        for item in items:
             if isinstance(item, Draft):
                 draft = item
             else:
                 yield item
+                if citations and claims is not None:
+                    yield from claims.feed(item)
         assert draft is not None
-        answer = finish(question, draft, evidence, self.answerer.mode)
+        answer = finish(question, draft, evidence, self.answerer.mode, claims)
+        if citations and claims is not None:
+            yield from claims.unsent(answer.citations)
         answer.standalone_question = evidence.question if evidence.question != question else None
+        answer.usage = dict(draft.usage)
         now = time.perf_counter()
         timings["answer"] = (now - answer_started) * 1000
         timings["total"] = (now - started) * 1000
@@ -98,8 +117,17 @@ class Asker:
         yield answer
 
 
-def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer:
-    """Check every marker against the given passages and every quote against its article."""
+def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
+           claims: ClaimVerifier | None = None) -> Answer:
+    """Check every marker against the given passages and every quote against its article.
+
+    With `claims` (LLM answers), a marker also needs its passage to support the sentence.
+    """
+    if claims is not None and draft.grounded:
+        checked = claims.finish(draft.text)
+        return Answer(question=question, answer=checked.text, grounded=checked.grounded,
+                      mode="llm", citations=checked.citations,
+                      unsupported_sentences=checked.unsupported, passages=list(evidence.passages))
     by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
     text = strip_invalid_markers(draft.text, set(by_n)) if draft.grounded else draft.text
     citations: list[Citation] = []

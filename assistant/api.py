@@ -37,7 +37,7 @@ from assistant.answering import check_question
 from assistant.app import Services
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
 from assistant.retrieval import parse_date
-from assistant.types import Answer, Turn
+from assistant.types import Answer, Citation, Turn
 
 log = logging.getLogger("assistant.api")
 
@@ -86,7 +86,9 @@ class AnswerRequest(BaseModel):
     stream: bool = Field(
         False,
         description="Reply with server-sent events: `delta` events carry answer text pieces, "
-                    "then one `answer` event carries the whole answer object.",
+                    "`citation` events each verified citation as soon as its sentence is "
+                    "complete (LLM answers), then one `answer` event carries the whole answer "
+                    "object, which is what counts.",
     )
 
 
@@ -426,10 +428,12 @@ def stream_errors(events: Iterator[str],
         yield on_error(error_body("internal error; see the server log", None, "server_error"))
 
 
-def answer_events(items: Iterator[str | Answer]) -> Iterator[str]:
+def answer_events(items: Iterator[str | Citation | Answer]) -> Iterator[str]:
     for item in items:
         if isinstance(item, Answer):
             yield sse(item.to_dict(), "answer")
+        elif isinstance(item, Citation):
+            yield sse(item.to_dict(), "citation")
         else:
             yield sse({"text": item}, "delta")
 
@@ -448,7 +452,7 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
     }
 
 
-def completion_chunks(items: Iterator[str | Answer], model: str) -> Iterator[str]:
+def completion_chunks(items: Iterator[str | Citation | Answer], model: str) -> Iterator[str]:
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
 
@@ -461,6 +465,9 @@ def completion_chunks(items: Iterator[str | Answer], model: str) -> Iterator[str
         if isinstance(item, Answer):
             data = item.to_dict()
             yield chunk({}, "stop", citations=data["citations"], assistant=data)
+        elif isinstance(item, Citation):
+            # An extra field on an empty chunk: OpenAI clients pass it through untouched.
+            yield chunk({}, citation=item.to_dict())
         else:
             yield chunk({"content": item})
 
@@ -535,14 +542,15 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
     @api.post("/answer", response_model=None, summary="Answer a question, with citations")
     def answer(body: AnswerRequest) -> Any:
         """The same object as `assistant ask --json`. With `"stream": true`, server-sent
-        events: `delta` (`{"text"}` pieces), then `answer` (the whole object), or `error`."""
+        events: `delta` (`{"text"}` pieces) and `citation` (each verified citation once its
+        sentence is complete), then `answer` (the whole object, final), or `error`."""
         q = make_query(body.question, [Turn(t.role, t.content) for t in body.history], body.k,
                        body.since, body.until, body.today, limit)
         if not body.stream:
             return services.asker.ask(q.question, q.history, k=q.k, since=q.since,
                                       until=q.until, today=q.today).to_dict()
         items = primed(services.asker.ask_stream(q.question, q.history, k=q.k, since=q.since,
-                                                 until=q.until, today=q.today))
+                                                 until=q.until, today=q.today, citations=True))
         events = stream_errors(answer_events(items), lambda e: sse(e, "error"))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -586,14 +594,15 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
     def chat_completions(body: ChatRequest) -> Any:
         """The last user message is the question, earlier ones the history. The reply's
         content has `[n]` markers; `citations` (and the whole answer under `assistant`) ride
-        along as extra top-level fields, in the last chunk when streaming."""
+        along as extra top-level fields, in the last chunk when streaming; while streaming,
+        each verified citation also comes early in a chunk's extra `citation` field."""
         q = chat_to_query(body, limit)
         if not body.stream:
             result = services.asker.ask(q.question, q.history, k=q.k, since=q.since,
                                         until=q.until, today=q.today)
             return completion(result, MODEL_ID)
         items = primed(services.asker.ask_stream(q.question, q.history, k=q.k, since=q.since,
-                                                 until=q.until, today=q.today))
+                                                 until=q.until, today=q.today, citations=True))
         events = done_after(stream_errors(completion_chunks(items, MODEL_ID), sse))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.citations import MARKER
 from assistant.config import Settings
-from assistant.errors import ConfigError, InputError
+from assistant.errors import ConfigError, InputError, LLMError
 
 if TYPE_CHECKING:
     from assistant.answering import Asker
@@ -37,10 +37,12 @@ QUESTION_TYPES: tuple[QuestionType, ...] = ("answerable", "unanswerable")
 # comparable with FINDINGS.md when k is tuned.
 RETRIEVAL_DEPTH = 10
 HIT_AT = (1, 5, 10)
+# An eval records an LLM failure on a question and goes on, unless it keeps failing.
+MAX_FAILURES_IN_A_ROW = 3
 Outcome = Literal["correct", "wrong", "not_retrieved", "refused", "answered_unanswerable",
-                  "bad_citation"]
+                  "bad_citation", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("correct", "wrong", "not_retrieved", "refused",
-                                 "answered_unanswerable", "bad_citation")
+                                 "answered_unanswerable", "bad_citation", "error")
 
 
 class FixtureError(InputError):
@@ -297,10 +299,11 @@ class QuestionResult:
     citation_valid: list[bool]
     citation_precise: list[bool]
     verdict: Verdict | None = None
+    error: str | None = None  # the LLM failed on this question; the run went on
 
     @property
     def refused(self) -> bool:
-        return not self.answer.grounded
+        return not self.answer.grounded and self.error is None
 
     @property
     def rank(self) -> int | None:
@@ -331,6 +334,8 @@ class QuestionResult:
 
     @property
     def outcome(self) -> Outcome:
+        if self.error is not None:
+            return "error"
         if not all(self.citation_valid):
             return "bad_citation"
         if not self.question.answerable:
@@ -350,6 +355,8 @@ class QuestionResult:
             f"in the top {RETRIEVAL_DEPTH}"
         if outcome == "correct":
             return None
+        if outcome == "error":
+            return f"no answer: {self.error}"
         if outcome == "bad_citation":
             bad = sum(not v for v in self.citation_valid)
             return f"{bad} citation(s) do not match the article text at their offsets"
@@ -368,6 +375,7 @@ class QuestionResult:
             **self.question.to_dict(),
             "answer": self.answer.answer,
             "grounded": self.answer.grounded,
+            "unsupported_sentences": list(self.answer.unsupported_sentences),
             "citations": [
                 {**c.to_dict(), "valid": v, "precise": p}
                 for c, v, p in zip(self.answer.citations, self.citation_valid,
@@ -389,7 +397,9 @@ class QuestionResult:
                 "refused": self.refused,
                 "latency_ms": round(self.latency_ms, 2),
             },
+            "usage": dict(self.answer.usage),
             "judge": self.verdict.to_dict() if self.verdict else None,
+            "error": self.error,
             "outcome": self.outcome,
             "failure": self.failure,
         }
@@ -487,6 +497,9 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
         "citations": {
             "valid": _mean([float(v) for v in citations_valid]),
             "precision": _mean([float(p) for p in citations_precise]),
+            # Answers with a sentence no passage supports (listed, never cited).
+            "unsupported": _mean([float(bool(r.answer.unsupported_sentences)) for r in results
+                                  if r.error is None]),
         },
         "refusal": {
             "precision": _ratio(sum(not r.question.answerable for r in refused), len(refused)),
@@ -497,8 +510,17 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
             "p50": _percentile([r.latency_ms for r in results], 50),
             "p95": _percentile([r.latency_ms for r in results], 95),
         },
+        "errors": sum(r.error is not None for r in results),
         "mode": mode,
     }
+    usage = [r.answer.usage for r in results if r.answer.usage]
+    if usage:
+        # Token counts the LLM server reported for the answer call (not the judge's).
+        summary["llm"] = {
+            f"{kind}_per_answer": _mean([float(u[f"{kind}_tokens"]) for u in usage
+                                         if f"{kind}_tokens" in u])
+            for kind in ("prompt", "completion")
+        }
     judged = [r for r in results if r.verdict is not None]
     if judged:
         # A refusal of an answerable question is wrong without asking, as in `accuracy`.
@@ -632,20 +654,38 @@ def evaluate(
         on_progress: called after each question, e.g. to advance a progress bar.
     """
     from assistant.app import Services
+    from assistant.types import Answer
 
     asker = (asker_or_services.asker if isinstance(asker_or_services, Services)
              else asker_or_services)
     results: list[QuestionResult] = []
+    failures_in_a_row = 0
     for question in questions:
         started = time.perf_counter()
-        answer = asker.ask(question.question, k=k, today=question.question_date)
+        error = None
+        try:
+            answer = asker.ask(question.question, k=k, today=question.question_date)
+            failures_in_a_row = 0
+        except LLMError as exc:
+            # One slow or failing reply must not cost the answers already collected; a server
+            # that fails every time is not worth waiting out question by question.
+            failures_in_a_row += 1
+            if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise LLMError(f"the LLM failed on {failures_in_a_row} questions in a row, "
+                               f"stopping; last error: {exc}") from None
+            error = str(exc)
+            answer = Answer(question.question, "", grounded=False, mode=asker.answerer.mode)
         latency_ms = (time.perf_counter() - started) * 1000
         top = asker.retriever.search(question.question, RETRIEVAL_DEPTH,
                                      today=question.question_date)
         result = score_question(question, answer, [p.article.id for p in top], latency_ms,
                                 asker.store.registry.body)
-        if judge is not None and not result.refused:
-            result.verdict = judge.judge(question, answer)
+        result.error = error
+        if judge is not None and not result.refused and error is None:
+            try:
+                result.verdict = judge.judge(question, answer)
+            except LLMError as exc:
+                result.verdict = Verdict(None, None, f"judge failed: {exc}")
         results.append(result)
         if on_progress is not None:
             on_progress(result)
@@ -723,12 +763,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"questions   {summary['n']} ({summary['n_answerable']} answerable, "
         f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
     ]
-    groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "judge"]
+    if summary.get("errors"):
+        lines.append(f"errors      {summary['errors']} question(s) got no answer from the LLM; "
+                     "see `failure` in results.jsonl")
+    groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "llm", "judge"]
     for group in groups:
         values = summary.get(group)
         if not isinstance(values, dict):
             continue
-        digits = 0 if group == "latency_ms" else 3
+        digits = 0 if group in ("latency_ms", "llm") else 3
         cells = "  ".join(
             f"{name} {_cell(v, 1 if name == 'words' else digits)}" for name, v in values.items()
         )

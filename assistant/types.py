@@ -155,6 +155,7 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)  # LLM tokens, when the server says
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,4 +170,5 @@ class Answer:
                 for p in self.passages
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "usage": dict(self.usage),
         }

@@ -347,7 +347,7 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
                                               since=since_iso, until=until_iso):
             if isinstance(item, Answer):
                 answer = item
-            else:
+            elif isinstance(item, str):
                 text += item
                 shown[-1] = {"role": "assistant", "content": pending_html(text)}
                 yield "", shown, conversation

@@ -39,6 +39,8 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
             PromptLibrary(settings.prompts_dir),
             temperature=settings.llm_temperature,
             base_url=llm_base_url(settings),
+            max_tokens=settings.llm_max_tokens,
+            excerpt_sentences=settings.llm_excerpt_sentences,
         )
     from assistant.answerers.extractive import ExtractiveAnswerer
 

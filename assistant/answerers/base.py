@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -23,6 +24,7 @@ class Evidence:
     bodies: dict[str, str]
     records: dict[str, ChunkRecord] = field(default_factory=dict)
     question_vector: np.ndarray | None = None
+    today: dt.date | None = None  # the day the question is asked ("this week" counts from it)
 
     def body(self, article_id: str) -> str | None:
         return self.bodies.get(article_id)
@@ -36,6 +38,7 @@ class Draft:
     grounded: bool
     quotes: dict[int, list[Span]] = field(default_factory=dict)
     scores: dict[int, float] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)  # token counts the LLM server reported
 
 
 class Answerer(Protocol):
