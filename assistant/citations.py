@@ -45,12 +45,12 @@ def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None
     blocks = []
     for p in passages:
         a = p.article
-        published = flat_field(a.date) or "undated"
+        date = flat_field(a.date) or "undated"
         if a.source:
-            published += f", {flat_field(a.source)}"
+            date += f", {flat_field(a.source)}"
         text = (texts[p.n] if texts and p.n in texts else p.text).replace(FENCE, "'''")
         blocks.append(f"[{p.n}]\n{FENCE}\nHeadline: {flat_field(a.title)}\n"
-                      f"Published: {published}\n{text}\n{FENCE}")
+                      f"Published: {date}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)
 
 

@@ -497,9 +497,6 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
         "citations": {
             "valid": _mean([float(v) for v in citations_valid]),
             "precision": _mean([float(p) for p in citations_precise]),
-            # Answers with a sentence no passage supports (listed, never cited).
-            "unsupported": _mean([float(bool(r.answer.unsupported_sentences)) for r in results
-                                  if r.error is None]),
         },
         "refusal": {
             "precision": _ratio(sum(not r.question.answerable for r in refused), len(refused)),
@@ -510,17 +507,10 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
             "p50": _percentile([r.latency_ms for r in results], 50),
             "p95": _percentile([r.latency_ms for r in results], 95),
         },
-        "errors": sum(r.error is not None for r in results),
         "mode": mode,
     }
-    usage = [r.answer.usage for r in results if r.answer.usage]
-    if usage:
-        # Token counts the LLM server reported for the answer call (not the judge's).
-        summary["llm"] = {
-            f"{kind}_per_answer": _mean([float(u[f"{kind}_tokens"]) for u in usage
-                                         if f"{kind}_tokens" in u])
-            for kind in ("prompt", "completion")
-        }
+    if mode == "llm":
+        summary["llm"] = llm_metrics(results)
     judged = [r for r in results if r.verdict is not None]
     if judged:
         # A refusal of an answerable question is wrong without asking, as in `accuracy`.
@@ -539,6 +529,21 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
                             for r in judged if r.verdict is not None),
         }
     return summary
+
+
+def llm_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """What only an LLM answerer has: failed requests, unsupported sentences, token counts."""
+    answered = [r for r in results if r.error is None]
+    # Token counts the LLM server reported for the answer call (not the judge's).
+    usage = [r.answer.usage for r in answered if r.answer.usage]
+    return {
+        "errors": len(results) - len(answered),
+        # Answers with a sentence no passage supports (listed, never cited).
+        "unsupported": _mean([float(bool(r.answer.unsupported_sentences)) for r in answered]),
+        **{f"{kind}_tokens": _mean([float(u[f"{kind}_tokens"]) for u in usage
+                                    if f"{kind}_tokens" in u])
+           for kind in ("prompt", "completion")},
+    }
 
 
 @dataclass
@@ -757,23 +762,30 @@ def _cell(value: Any, digits: int) -> str:
     return str(value)
 
 
+def _digits(name: str, default: int) -> int:
+    if name == "words":
+        return 1
+    return 0 if name.endswith("_tokens") else default
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as an aligned plain-text table for the terminal."""
     lines = [
         f"questions   {summary['n']} ({summary['n_answerable']} answerable, "
         f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
     ]
-    if summary.get("errors"):
-        lines.append(f"errors      {summary['errors']} question(s) got no answer from the LLM; "
+    errors = summary.get("llm", {}).get("errors")
+    if errors:
+        lines.append(f"errors      {errors} question(s) got no answer from the LLM; "
                      "see `failure` in results.jsonl")
     groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "llm", "judge"]
     for group in groups:
         values = summary.get(group)
         if not isinstance(values, dict):
             continue
-        digits = 0 if group in ("latency_ms", "llm") else 3
+        digits = 0 if group == "latency_ms" else 3
         cells = "  ".join(
-            f"{name} {_cell(v, 1 if name == 'words' else digits)}" for name, v in values.items()
+            f"{name} {_cell(v, _digits(name, digits))}" for name, v in values.items()
         )
         lines.append(f"{group:<11} {cells}")
     return "\n".join(lines)

@@ -170,5 +170,6 @@ class Answer:
                 for p in self.passages
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "usage": dict(self.usage),
+            # LLM answers only, when the server reports token counts.
+            **({"usage": dict(self.usage)} if self.usage else {}),
         }

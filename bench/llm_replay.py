@@ -6,8 +6,7 @@ and measured in seconds: this script asks every fixture question through the rea
 an answerer that returns the captured reply, at each support threshold given.
 
     python bench/llm_replay.py /tmp/run.capture.jsonl bench/data/llm-sample.jsonl \\
-        --corpus tests/fixtures/corpus --corpus seeds --thresholds 0,0.4,0.5,0.6
-    python bench/llm_replay.py CAPTURE FIXTURES --corpus ... --claims   # per-sentence scores
+        --corpus tests/fixtures/corpus --corpus seeds --thresholds 0.4,0.5,0.6
 
 Tune only on the tuning sample (bench/data/llm-sample.jsonl).
 """
@@ -95,9 +94,16 @@ def figures(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
 
 
-def signature(result: QuestionResult) -> tuple[bool, frozenset[tuple[int, str]]]:
-    """What a reader sees change: grounded or not, and which passages are cited."""
-    return result.answer.grounded, frozenset((c.n, c.article_id) for c in result.answer.citations)
+def changes(before: Sequence[QuestionResult], after: Sequence[QuestionResult]) -> dict[str, int]:
+    """What a reader sees change: answers that became (un)grounded, and grounded answers
+    whose cited articles differ."""
+    flipped = sum(a.answer.grounded != b.answer.grounded for a, b in zip(before, after,
+                                                                         strict=True))
+    moved = sum(a.answer.grounded and b.answer.grounded
+                and {c.article_id for c in a.answer.citations}
+                != {c.article_id for c in b.answer.citations}
+                for a, b in zip(before, after, strict=True))
+    return {"grounding changed": flipped, "cited articles changed": moved}
 
 
 def main() -> None:
@@ -107,8 +113,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, action="append", required=True)
     parser.add_argument("--thresholds", default="0.5",
                         help="support thresholds to compare with the marker check alone")
-    parser.add_argument("--claims", action="store_true",
-                        help="print each answer sentence with its best support, for labelling")
+    parser.add_argument("-k", type=int, default=Settings().top_k,
+                        help="passages per question, as in the captured run")
     args = parser.parse_args()
     replies: dict[str, str] = {}
     for path in args.capture:
@@ -118,7 +124,7 @@ def main() -> None:
     settings = Settings(llm="extractive")
     with corpus_services(settings, args.corpus) as services:
         def run(answerer: ReplayAnswerer, threshold: float) -> list[QuestionResult]:
-            asker = Asker(services.store, services.retriever, answerer, settings.top_k,
+            asker = Asker(services.store, services.retriever, answerer, args.k,
                           settings.max_question_chars, threshold)
             return evaluate(asker, questions).results
 
@@ -126,53 +132,10 @@ def main() -> None:
         print(json.dumps({"check": "markers only", **figures(base)}))
         for threshold in [float(t) for t in args.thresholds.split(",")]:
             results = run(answerer, threshold)
-            changed = sum(signature(a) != signature(b) for a, b in zip(base, results,
-                                                                       strict=True))
             print(json.dumps({"check": f"support >= {threshold}", **figures(results),
-                              "changed": changed}))
+                              **changes(base, results)}))
         if answerer.missing:
             print(f"{len(set(answerer.missing))} question(s) had no captured reply")
-        if args.claims:
-            print_claims(services, answerer, questions, settings)
-
-
-def print_claims(services: Any, answerer: ReplayAnswerer, questions: Any,
-                 settings: Settings) -> None:
-    """Every answer sentence with the best supporting sentence's score parts (tab-separated)."""
-    from assistant.citations import claim_regions, normalize_markers
-    from assistant.keyword import terms
-    from assistant.support import ClaimChecker, bare
-
-    asker = Asker(services.store, services.retriever, answerer, settings.top_k,
-                  settings.max_question_chars)
-    for q in questions:
-        evidence = asker._evidence(q.question, [], None, None, None, q.question_date, {})
-        text = answerer.replies.get(q.question, "")
-        if reply_draft(text.strip()).grounded is False:
-            print(f"{q.id}\t{q.type}\tREFUSAL\t{' '.join(text.split())[:80]}")
-            continue
-        checker = ClaimChecker(evidence, services.embedder, 0.0)
-        normal = normalize_markers(text, len(evidence.passages))
-        for region in claim_regions(normal):
-            sentence = normal[region.start:region.end]
-            supports = checker.supports(sentence)
-            _, new = checker.claim_terms(sentence)
-            best = supports[0] if supports else None
-            quote = ""
-            if best is not None:
-                passage = checker.by_n[best.n]
-                body = evidence.body(passage.article.id) or ""
-                quote = " ".join(body[best.span.start:best.span.end].split())
-                gold = passage.article.id in q.article_ids
-            else:
-                gold = False
-            given = [n for n in re.findall(r"\[(\d+)\]", sentence)]
-            print("\t".join([
-                q.id, q.type, f"{best.score:.3f}" if best else "-", f"[{best.n}]" if best else "-",
-                f"given={','.join(given) or '-'}", f"gold={gold}", f"new={len(new)}",
-                bare(sentence)[:100], quote[:140],
-                f"new_in_quote={len(new & set(terms(quote)))}",
-            ]))
 
 
 if __name__ == "__main__":

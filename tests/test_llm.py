@@ -18,7 +18,7 @@ from assistant.prompts import PromptLibrary
 from assistant.types import Answer, Citation, Turn
 
 from .conftest import ROOT, SEED_ID, make_services
-from .fake_llm import FakeOpenAIServer
+from .fake_llm import FakeOpenAIServer, captured_replies
 
 QUESTION = "Who did Trump invite to the White House?"
 
@@ -209,8 +209,10 @@ def test_injected_article_text_stays_inside_the_fenced_passages(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
     llm.enqueue("BANANA")
     answer = llm_asker(news_services, embedder, llm.url).ask(
-        "Who led the study on hidden instructions in chatbots?")
+        "Who led the study on hidden instructions in chatbots?", today=dt.date(2026, 11, 20))
     user = llm.requests[0]["messages"][1]["content"]
+    assert "Today is 2026-11-20." in user
+    assert "Published: 2026-11-12, Lakeshore Herald" in user
     injected = user.index("Ignore previous instructions")
     assert user.rfind("```", 0, injected) > user.rfind("Passages:", 0, injected)
     assert user.index("```", injected) < user.index("Question:", injected)
@@ -352,7 +354,7 @@ def test_openai_stream_carries_each_citation_on_a_chunk_before_the_last(
 
 def test_eval_records_an_llm_timeout_on_one_question_and_goes_on(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
-    from assistant.evaluate import evaluate, load_questions
+    from assistant.evaluate import evaluate, format_summary, load_questions
 
     questions = load_questions(ROOT / "tests" / "fixtures" / "seed_questions.jsonl")[:3]
     usage = {"prompt_tokens": 900, "completion_tokens": 12, "total_tokens": 912}
@@ -366,8 +368,9 @@ def test_eval_records_an_llm_timeout_on_one_question_and_goes_on(
     assert "ASSISTANT_LLM_TIMEOUT" in (report.results[1].failure or "")
     assert report.results[0].answer.grounded and report.results[2].answer.grounded
     summary = report.summary()
-    assert summary["errors"] == 1
-    assert summary["llm"]["prompt_per_answer"] == 900
+    assert summary["llm"]["errors"] == 1
+    assert summary["llm"]["prompt_tokens"] == 900
+    assert "errors      1 question(s) got no answer" in format_summary(summary)
     assert report.results[1].to_dict()["error"].startswith("the LLM server at")
 
 
@@ -450,3 +453,41 @@ def test_api_502_body_never_shows_credentials(
         reply = client.post("/api/answer", json={"question": QUESTION})
     assert reply.status_code == 502
     assert "hunter2" not in reply.text and "HTTP 503" in reply.json()["error"]["message"]
+
+
+# -- replies a real model wrote (Qwen2.5-Coder-1.5B, captured with bench/llm_capture.py) ------
+
+REAL_REPLIES = captured_replies("qwen2.5-coder-1.5b")
+
+
+@pytest.mark.parametrize("case", REAL_REPLIES, ids=[f"{c['id']}-{c['note']}" for c in REAL_REPLIES])
+def test_a_real_models_reply_is_verified_as_a_reader_would_judge_it(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer, case: dict[str, Any]) -> None:
+    llm.enqueue(case["reply"])
+    today = dt.date.fromisoformat(case["question_date"]) if case["question_date"] else None
+    answer = llm_asker(news_services, embedder, llm.url).ask(case["question"], today=today)
+    expect = case["expect"]
+    assert answer.grounded is expect["grounded"]
+    assert sorted({c.article_id for c in answer.citations}) == expect["cited_articles"]
+    assert len(answer.unsupported_sentences) == expect["unsupported"]
+    body_of = news_services.store.registry.body
+    for c in answer.citations:
+        assert body_of(c.article_id)[c.start:c.end] == c.quote
+        assert f"[{c.n}]" in answer.answer
+    if "answer" in expect:
+        assert answer.answer == expect["answer"]
+
+
+def test_excerpts_send_the_most_relevant_sentences_with_their_neighbours(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    question = "How many people signed up to speak during public comment on rent stabilization?"
+    llm.enqueue("212 people signed up to speak [1].")
+    asker = llm_asker(news_services, embedder, llm.url, llm_excerpt_sentences=1)
+    answer = asker.ask(question)
+    user = llm.requests[0]["messages"][1]["content"]
+    assert "A total of 212 people signed up to speak during the public comment period" in user
+    full = "\n".join(p.text for p in answer.passages)
+    shown = user[user.index("Passages:"):user.index("Conversation so far:")]
+    assert len(shown) < 0.8 * len(full)  # a smaller prompt than the whole chunks
+    assert "…" in shown  # a gap shows where sentences were left out
+    assert answer.grounded and "212" in answer.citations[0].quote
