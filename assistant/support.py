@@ -31,7 +31,7 @@ from assistant.citations import (
     verify,
 )
 from assistant.embeddings import Embedder
-from assistant.keyword import terms
+from assistant.keyword import terms, words
 from assistant.types import Citation, Passage, Span
 
 # The least support a cited sentence must give a claim (see `support_score`); measured on the
@@ -40,12 +40,23 @@ MIN_SUPPORT = 0.5
 _MARKERS_WITH_SPACE = re.compile(r"[ \t]*" + MARKER.pattern)
 _CLOSING = re.compile(r"[.!?]+[\"'”’)]*$")
 _LABEL = re.compile(r"^\s*(?:answer|final answer)\s*:\s*", re.I)
+# Small words that change what a sentence claims; stop-word lists drop them, the check must not
+# ("voted against it", "did not resume").
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "against", "without"})
+_AFFIRMATIONS = frozenset({"yes"})
+_YES_NO = re.compile(r"\s*(did|does|do|is|are|was|were|will|has|have|had|can|could|should|would)"
+                     r"\b", re.I)
 _AFTER_STOP = re.compile(r"[.!?][\"'”’)]*\s*(?:\[\d+\]\s*)+$")
 
 
 def bare(text: str) -> str:
     """The sentence without its markers: 'It rained [1].' -> 'It rained.'."""
     return " ".join(_MARKERS_WITH_SPACE.sub("", text).split())
+
+
+def content(text: str) -> set[str]:
+    """The words a claim is checked on: stemmed content words plus negations."""
+    return set(terms(text)) | (_NEGATIONS & set(words(text)))
 
 
 def place_markers(sentence: str, numbers: Sequence[int]) -> str:
@@ -133,7 +144,8 @@ class ClaimChecker:
         self.evidence = evidence
         self.embedder = embedder
         self.threshold = threshold
-        self.question_terms = set(terms(evidence.question))
+        self.question_terms = content(evidence.question)
+        self.yes_no = bool(_YES_NO.match(evidence.question))
         self.by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
         self.candidates = self._candidates()
 
@@ -148,7 +160,7 @@ class ClaimChecker:
             if record is not None and len(record.sentence_vectors) == len(record.sentences):
                 for (start, end), vector in zip(record.sentences, record.sentence_vectors,
                                                 strict=True):
-                    out.append(Candidate(p.n, Span(start, end), frozenset(terms(body[start:end])),
+                    out.append(Candidate(p.n, Span(start, end), frozenset(content(body[start:end])),
                                          vector))
             else:
                 for span in split_sentences(body[p.start:p.end], p.start):
@@ -156,20 +168,27 @@ class ClaimChecker:
         if missing:  # no stored sentence vectors: embed the sentences now
             vectors = self.embedder.embed([text for _, _, text in missing])
             for (n, span, text), vector in zip(missing, vectors, strict=True):
-                out.append(Candidate(n, span, frozenset(terms(text)), vector))
+                out.append(Candidate(n, span, frozenset(content(text)), vector))
         return [c for c in out if c.terms]
 
     def claim_terms(self, sentence: str) -> tuple[set[str], set[str]]:
-        """(all content words, the ones the question does not already have)."""
-        words = set(terms(_LABEL.sub("", bare(sentence))))
-        return words, words - self.question_terms
+        """(all content words, the ones the question does not already have).
+
+        The answer to a yes/no question may repeat it word for word ("Yes, the council
+        approved it"): then all of its words are what a passage must state.
+        """
+        said = content(_LABEL.sub("", bare(sentence))) - _AFFIRMATIONS
+        new = said - self.question_terms
+        if not new and self.yes_no:
+            new = said
+        return said, new
 
     def supports(self, sentence: str) -> list[Support]:
         """Every candidate's support for `sentence`, best first."""
-        words, new = self.claim_terms(sentence)
+        said, new = self.claim_terms(sentence)
         if not new or not self.candidates:
             return []
-        context = words | self.question_terms
+        context = said | self.question_terms
         claim = _LABEL.sub("", bare(sentence))
         vector = self.embedder.embed([f"{self.evidence.question} {claim}"])[0]
         cosines = np.stack([c.vector for c in self.candidates]) @ vector

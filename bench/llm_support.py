@@ -46,7 +46,9 @@ def model_claims(captures: list[Path], questions: dict[str, Any]) -> list[tuple[
                 continue
             normal = normalize_markers(reply, 8)
             for region in claim_regions(normal):
-                out.append((by_text[question], bare(normal[region.start:region.end])))
+                claim = bare(normal[region.start:region.end])
+                if claim:  # a reply of markers alone says nothing
+                    out.append((by_text[question], claim))
     return list(dict.fromkeys(out))
 
 

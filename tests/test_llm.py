@@ -491,3 +491,17 @@ def test_excerpts_send_the_most_relevant_sentences_with_their_neighbours(
     assert len(shown) < 0.8 * len(full)  # a smaller prompt than the whole chunks
     assert "…" in shown  # a gap shows where sentences were left out
     assert answer.grounded and "212" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize(("reply", "grounded"), [
+    ("Yes, Trump invited Netanyahu to the White House [1].", True),
+    ("No, Trump did not invite Netanyahu to the White House [1].", False),
+])
+def test_a_yes_or_no_answer_is_checked_word_for_word(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer, reply: str,
+        grounded: bool) -> None:
+    llm.enqueue(reply)
+    answer = llm_asker(news_services, embedder, llm.url).ask(
+        "Did Trump invite Netanyahu to the White House?")
+    assert answer.grounded is grounded
+    assert [c.article_id for c in answer.citations] == ([SEED_ID] if grounded else [])
