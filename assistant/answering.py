@@ -21,6 +21,7 @@ from assistant.errors import InputError
 from assistant.keyword import terms
 from assistant.retrieval import Retriever
 from assistant.store import Store
+from assistant.support import MIN_SUPPORT, ClaimVerifier
 from assistant.types import Answer, Citation, Passage, Span, Turn
 
 MAX_QUESTION_CHARS = 2000
@@ -59,6 +60,7 @@ class Asker:
     answerer: Answerer
     default_k: int = 8
     max_question_chars: int = MAX_QUESTION_CHARS
+    support_threshold: float = MIN_SUPPORT  # LLM answers: least support a citation needs
 
     def _evidence(self, question: str, history: Sequence[Turn], k: int | None,
                   since: str | None, until: str | None, today: dt.date | None,
@@ -68,10 +70,9 @@ class Asker:
         passages = self.retriever.search(standalone, k or self.default_k, since, until, today,
                                          timings, vector=vector)
         bodies = {p.article.id: self.retriever.body(p.article.id) or "" for p in passages}
-        records = (
-            self.store.registry.chunk_records([p.chunk_id for p in passages])
-            if self.answerer.mode == "extractive" else {}
-        )
+        # Sentence spans and vectors: the extractive answerer picks from them, the LLM path
+        # builds its excerpts and checks its claims with them.
+        records = self.store.registry.chunk_records([p.chunk_id for p in passages])
         unknown = self.store.keyword_index().unknown(set(terms(standalone)))
         return Evidence(standalone, passages, bodies, records, vector, today, unknown)
 
@@ -80,8 +81,9 @@ class Asker:
             today: dt.date | None = None, debug: bool = False) -> Answer:
         """The answer with verified citations (and, with `debug`, the scores behind it)."""
         answer: Answer | None = None
+        # Not streamed: a server reports token usage for whole replies only.
         for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today,
-                                    debug=debug):
+                                    debug=debug, stream=False):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -89,21 +91,35 @@ class Asker:
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
                    since: str | None = None, until: str | None = None,
-                   today: dt.date | None = None, debug: bool = False) -> Iterator[str | Answer]:
-        """Pieces of the answer text as they are produced, then the verified Answer."""
+                   today: dt.date | None = None, debug: bool = False, stream: bool = True,
+                   citations: bool = False) -> Iterator[str | Citation | Answer]:
+        """Pieces of the answer text as they are produced, then the verified Answer.
+
+        With `citations`, each verified citation of an LLM answer is also yielded as soon as
+        its sentence is complete. `stream=False` asks the answerer for the whole draft at once.
+        """
         started = time.perf_counter()
         question = check_question(question, limit=self.max_question_chars)
         timings: dict[str, float] = {}
         evidence = self._evidence(question, history, k, since, until, today, timings)
         answer_started = time.perf_counter()
+        claims = (ClaimVerifier.for_evidence(evidence, self.retriever.embedder,
+                                             self.support_threshold)
+                  if self.answerer.mode == "llm" else None)
         draft: Draft | None = None
-        for item in self.answerer.stream(evidence, history):
+        items = (self.answerer.stream(evidence, history) if stream
+                 else iter([self.answerer.draft(evidence, history)]))
+        for item in items:
             if isinstance(item, Draft):
                 draft = item
             else:
                 yield item
+                if citations and claims is not None:
+                    yield from claims.feed(item)
         assert draft is not None
-        answer = finish(question, draft, evidence, self.answerer.mode)
+        answer = finish(question, draft, evidence, self.answerer.mode, claims)
+        if citations and claims is not None:
+            yield from claims.unsent(answer.citations)
         answer.standalone_question = evidence.question if evidence.question != question else None
         answer.model = getattr(self.answerer, "model_version", None)
         answer.usage = draft.usage or word_usage(evidence.question, history, evidence.passages,
@@ -132,8 +148,18 @@ def word_usage(question: str, history: Sequence[Turn], passages: Sequence[Passag
             "total_tokens": prompt + completion}
 
 
-def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer:
-    """Check every marker against the given passages and every quote against its article."""
+def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
+           claims: ClaimVerifier | None = None) -> Answer:
+    """Check every marker against the given passages and every quote against its article.
+
+    With `claims` (LLM answers), a marker also needs its passage to support the sentence.
+    """
+    if claims is not None and draft.grounded:
+        checked = claims.finish(draft.text)
+        return Answer(question=question, answer=checked.text, grounded=checked.grounded,
+                      mode="llm", citations=checked.citations,
+                      unsupported_sentences=checked.unsupported, passages=list(evidence.passages),
+                      confidence=draft.confidence)
     by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
     text = strip_invalid_markers(draft.text, set(by_n)) if draft.grounded else draft.text
     citations: list[Citation] = []

@@ -96,7 +96,9 @@ class AnswerRequest(BaseModel):
     stream: bool = Field(
         False,
         description="Reply with server-sent events: `delta` events carry answer text pieces, "
-                    "then one `answer` event carries the whole answer object.",
+                    "`citation` events each verified citation as soon as its sentence is "
+                    "complete (LLM answers), then one `answer` event carries the whole answer "
+                    "object, which is what counts.",
     )
     debug: bool = Field(
         False,
@@ -482,10 +484,20 @@ def stream_errors(events: Iterator[str],
         yield on_error(error_body("internal error; see the server log", None, "server_error"))
 
 
-def answer_events(items: Iterator[str | Answer]) -> Iterator[str]:
+def streamed_citation(citation: Citation, sources: dict[int, int]) -> dict[str, Any]:
+    """A citation sent ahead of its answer, numbered as the final answer will number it
+    (sources in the order they are first cited, see Answer.source_numbers)."""
+    sources.setdefault(citation.n, len(sources) + 1)
+    return {**citation.to_dict(), "source": sources[citation.n]}
+
+
+def answer_events(items: Iterator[str | Citation | Answer]) -> Iterator[str]:
+    sources: dict[int, int] = {}
     for item in items:
         if isinstance(item, Answer):
             yield sse(item.to_dict(), "answer")
+        elif isinstance(item, Citation):
+            yield sse(streamed_citation(item, sources), "citation")
         else:
             yield sse({"text": item}, "delta")
 
@@ -505,7 +517,7 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
     }
 
 
-def completion_chunks(items: Iterator[str | Answer], model: str) -> Iterator[str]:
+def completion_chunks(items: Iterator[str | Citation | Answer], model: str) -> Iterator[str]:
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
 
@@ -514,11 +526,15 @@ def completion_chunks(items: Iterator[str | Answer], model: str) -> Iterator[str
                     **extra})
 
     yield chunk({"role": "assistant", "content": ""})
+    sources: dict[int, int] = {}
     for item in items:
         if isinstance(item, Answer):
             data = item.to_dict()
             yield chunk({}, "stop", usage=data["usage"], citations=data["citations"],
                         assistant=data)
+        elif isinstance(item, Citation):
+            # An extra field on an empty chunk: OpenAI clients pass it through untouched.
+            yield chunk({}, citation=streamed_citation(item, sources))
         else:
             yield chunk({"content": item})
 
@@ -593,14 +609,16 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
     @api.post("/answer", response_model=None, summary="Answer a question, with citations")
     def answer(body: AnswerRequest) -> Any:
         """The same object as `assistant ask --json`. With `"stream": true`, server-sent
-        events: `delta` (`{"text"}` pieces), then `answer` (the whole object), or `error`."""
+        events: `delta` (`{"text"}` pieces) and `citation` (each verified citation once its
+        sentence is complete), then `answer` (the whole object, final), or `error`."""
         q = make_query(body.question, [Turn(t.role, t.content) for t in body.history], body.k,
                        body.since, body.until, body.today, limit)
         if not body.stream:
             return services.asker.ask(q.question, q.history, k=q.k, since=q.since,
                                       until=q.until, today=q.today, debug=body.debug).to_dict()
         items = primed(services.asker.ask_stream(q.question, q.history, k=q.k, since=q.since,
-                                                 until=q.until, today=q.today, debug=body.debug))
+                                                 until=q.until, today=q.today, debug=body.debug,
+                                                 citations=True))
         events = stream_errors(answer_events(items), lambda e: sse(e, "error"))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -648,14 +666,15 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
     def chat_completions(body: ChatRequest) -> Any:
         """The last user message is the question, earlier ones the history. The reply's
         content has `[n]` markers; `citations` (and the whole answer under `assistant`) ride
-        along as extra top-level fields, in the last chunk when streaming."""
+        along as extra top-level fields, in the last chunk when streaming; while streaming,
+        each verified citation also comes early in a chunk's extra `citation` field."""
         q = chat_to_query(body, limit)
         if not body.stream:
             result = services.asker.ask(q.question, q.history, k=q.k, since=q.since,
                                         until=q.until, today=q.today)
             return completion(result, MODEL_ID)
         items = primed(services.asker.ask_stream(q.question, q.history, k=q.k, since=q.since,
-                                                 until=q.until, today=q.today))
+                                                 until=q.until, today=q.today, citations=True))
         events = done_after(stream_errors(completion_chunks(items, MODEL_ID), sse))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -90,7 +90,7 @@ class Services:
         from assistant.answering import Asker
 
         return Asker(self.store, self.retriever, self.answerer, self.settings.top_k,
-                     self.settings.max_question_chars)
+                     self.settings.max_question_chars, self.settings.llm_support_threshold)
 
 
 def build(settings: Settings, **parts: object) -> Services:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant.chunking import split_sentences
@@ -12,6 +12,9 @@ from assistant.types import Citation, Passage, Span
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 BodyLookup = Callable[[str], "str | None"]
+# A field from an article shown in a prompt (headline, source, date) is cut to this length.
+FIELD_CHARS = 200
+FENCE = "`" * 3
 
 
 @dataclass(frozen=True)
@@ -22,48 +25,163 @@ class SentenceClaim:
     markers: tuple[int, ...]
 
 
-def format_passages(passages: Sequence[Passage]) -> str:
-    """Passages numbered and fenced as quoted data, for a prompt."""
+def flat_field(value: str | None, limit: int = FIELD_CHARS) -> str:
+    """An article field for a prompt: one line, no backticks, at most `limit` characters.
+
+    Titles and sources come from the files being indexed, so they are as untrusted as the
+    text: a newline or a code fence in them must not step outside the quoted passage.
+    """
+    text = " ".join((value or "").replace("`", "'").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None = None) -> str:
+    """Passages numbered and fenced as quoted data, for a prompt.
+
+    Everything that comes from an article (headline, date, source, and the text or the
+    excerpt of it that `texts` gives by passage number) is inside the fence; only the
+    passage number is outside.
+    """
     blocks = []
     for p in passages:
-        date = p.article.date or "undated"
-        text = p.text.replace("```", "'''")
-        blocks.append(f"[{p.n}] {p.article.title} ({date})\n```\n{text}\n```")
-    return "\n\n".join(blocks)
+        a = p.article
+        date = flat_field(a.date) or "undated"
+        if a.source:
+            date += f", {flat_field(a.source)}"
+        text = (texts[p.n] if texts and p.n in texts else p.text).replace(FENCE, "'''")
+        blocks.append(f"[{p.n}]\n{FENCE}\nHeadline: {flat_field(a.title)}\n"
+                      f"Published: {date}\n{text}\n{FENCE}")
+    notes = story_notes(passages)
+    return "\n\n".join(blocks + ([" ".join(notes)] if notes else []))
+
+
+def story_notes(passages: Sequence[Passage]) -> list[str]:
+    """One line per story the passages report on more than one day, naming its latest report:
+    a model told nothing takes whichever figure it reads first, often the outdated one.
+
+    The lines are ours, outside the fences; only validated dates from the articles go in.
+    """
+    stories: dict[str, list[Passage]] = {}
+    for p in passages:
+        if p.story_id:
+            stories.setdefault(p.story_id, []).append(p)
+    notes = []
+    for members in stories.values():
+        dated = [p for p in members if p.article.date]
+        if len({p.article.date for p in dated}) < 2:
+            continue
+        latest = max(dated, key=lambda p: (p.article.date or "", -p.n))
+        numbers = ", ".join(f"[{p.n}]" for p in members)
+        day = flat_field(latest.article.date)
+        notes.append(f"Passages {numbers} report one news story on different days; the latest "
+                     f"is [{latest.n}] ({day}): where they differ, it gives the current state "
+                     "and the others earlier ones.")
+    return notes
+
+
+# Markers as models write them. Every form is rewritten to `[n]` (one bracket per passage)
+# before markers are checked, so the rest of the pipeline knows a single form.
+_LABEL = r"(?:passages?|sources?|articles?|docs?|documents?|refs?|references?|citations?)"
+_JOIN = r"(?:,|;|&|\band\b|-|–|—|\bto\b)"
+_NUMBERS = rf"\d{{1,3}}(?:\s*{_JOIN}\s*(?:{_LABEL}\s*#?\s*)?\d{{1,3}})*"
+_BRACKETED = re.compile(rf"[\[【〔]\s*\^?\s*(?:{_LABEL}\s*#?\s*)?({_NUMBERS})\s*[\]】〕]", re.I)
+_PARENTHESISED = re.compile(rf"\(\s*({_LABEL}\s*#?\s*)?({_NUMBERS})\s*\)", re.I)
+_SOURCE_LABEL = re.compile(
+    rf"\b(?:sources?|citations?|references?|refs?)\s*:\s*"
+    rf"((?:\[?\s*(?:{_LABEL}\s*#?\s*)?\d{{1,3}}\s*\]?(?:\s*{_JOIN}\s*)?)+)", re.I)
+_PASSAGE_WORD = re.compile(r"\bpassages?\s*#?\s*(\d{1,2})\b", re.I)
+_DOUBLE_WRAPPED = re.compile(r"[(\[]\s*((?:\[\d+\]\s*)+)[)\]]")
+_LISTED = re.compile(r"\](?:\s*(?:,|;|&|\band\b)\s*)\[(?=\d+\])")
+_LONGEST_RANGE = 10
+
+
+def marker_numbers(text: str) -> list[int]:
+    """'1, 2' -> [1, 2]; '1-3' -> [1, 2, 3]; 'Passage 1 and Passage 4' -> [1, 4]."""
+    numbers: list[int] = []
+    for match in re.finditer(r"(\d+)(?:\s*(?:-|–|—|\bto\b)\s*(\d+))?", text):
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        if high < low or high - low >= _LONGEST_RANGE:
+            high = low
+        numbers.extend(range(low, high + 1))
+    return list(dict.fromkeys(numbers))
+
+
+def _brackets(numbers: Sequence[int]) -> str:
+    return "".join(f"[{n}]" for n in numbers)
+
+
+def normalize_markers(answer: str, passages: int) -> str:
+    """Rewrite the citation forms models write into `[n]` markers, one bracket per passage.
+
+    `[1, 2]`, `[1-3]`, `【1】`, `[Passage 1]`, `(Passage 2)`, `Source: 1` and a closing
+    "Sources: [1], [2]" line all become `[1][2]`-style markers. Bare numbers in parentheses,
+    `(1)`, and "passage 2" in prose count only when they name a given passage (1..`passages`),
+    so "(1964)" stays a year.
+    """
+
+    def labelled(match: re.Match[str]) -> str:
+        listed = match.group(1)
+        return _brackets(marker_numbers(listed)) + listed[len(listed.rstrip()):]
+
+    def bracketed(match: re.Match[str]) -> str:
+        return _brackets(marker_numbers(match.group(1)))
+
+    def parenthesised(match: re.Match[str]) -> str:
+        numbers = marker_numbers(match.group(2))
+        if match.group(1) or all(1 <= n <= passages for n in numbers):
+            return _brackets(numbers)
+        return match.group()
+
+    def passage_word(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return f"[{n}]" if 1 <= n <= passages else match.group()
+
+    text = _SOURCE_LABEL.sub(labelled, answer)
+    text = _BRACKETED.sub(bracketed, text)
+    text = _PARENTHESISED.sub(parenthesised, text)
+    text = _PASSAGE_WORD.sub(passage_word, text)
+    # "([1])" and "[[1]]" are one marker wrapped twice; "[1], [2]" is "[1][2]".
+    text = _DOUBLE_WRAPPED.sub(lambda m: "".join(m.group(1).split()), text)
+    return _LISTED.sub("][", text)
+
+
+def cited_numbers(text: str) -> tuple[int, ...]:
+    """The passage numbers of every `[n]` marker in `text`, in order, without repeats."""
+    numbers = [int(x) for m in MARKER.finditer(text) for x in m.group(1).split(",")]
+    return tuple(dict.fromkeys(numbers))
+
+
+_LEADING = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
+
+
+def claim_regions(answer: str) -> list[Span]:
+    """Each sentence of the answer with the markers that cite it.
+
+    Markers written after a full stop ('... East. [1] Next ...') cite the sentence before, so
+    they belong to its region.
+    """
+    regions: list[Span] = []
+    for span in split_sentences(answer):
+        lead = _LEADING.match(answer, span.start, span.end)
+        if lead and regions:
+            regions[-1] = Span(regions[-1].start, lead.end())
+            start = lead.end() + len(answer[lead.end():span.end]) - len(
+                answer[lead.end():span.end].lstrip())
+            if start >= span.end:
+                continue
+            span = Span(start, span.end)
+        regions.append(span)
+    return regions
 
 
 def parse_claims(answer: str) -> list[SentenceClaim]:
     """The answer's sentences with the markers each carries (a marker cites its sentence)."""
     claims = []
-    for span in split_sentences(answer):
-        sentence = answer[span.start : span.end]
-        numbers: list[int] = []
-        for match in MARKER.finditer(sentence):
-            numbers.extend(int(x) for x in match.group(1).split(","))
-        claims.append(SentenceClaim(sentence, tuple(dict.fromkeys(numbers))))
-    return _attach_trailing_markers(claims)
-
-
-_LEADING = re.compile(r"^(\s*\[\d+(?:\s*,\s*\d+)*\])+")
-
-
-def _attach_trailing_markers(claims: list[SentenceClaim]) -> list[SentenceClaim]:
-    """Markers written after a full stop ('... East. [1] Next ...') cite the sentence before."""
-    out: list[SentenceClaim] = []
-    for claim in claims:
-        lead = _LEADING.match(claim.text)
-        if out and lead:
-            moved = tuple(int(x) for m in MARKER.finditer(lead.group()) for x in m.group(1).split(","))
-            prev = out.pop()
-            out.append(SentenceClaim(prev.text + " " + lead.group().strip(),
-                                     tuple(dict.fromkeys(prev.markers + moved))))
-            rest = claim.text[lead.end():].strip()
-            if not rest:
-                continue
-            own = tuple(int(x) for m in MARKER.finditer(rest) for x in m.group(1).split(","))
-            claim = SentenceClaim(rest, tuple(dict.fromkeys(own)))
-        out.append(claim)
-    return out
+    for region in claim_regions(answer):
+        sentence = answer[region.start:region.end]
+        claims.append(SentenceClaim(sentence, cited_numbers(sentence)))
+    return claims
 
 
 def strip_invalid_markers(answer: str, valid: set[int]) -> str:

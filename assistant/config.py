@@ -59,9 +59,23 @@ class Settings(BaseSettings):
     # Answering.
     llm: Literal["extractive", "openai"] | None = None
     llm_model: str = "gpt-4o-mini"
-    llm_timeout: float = Field(60.0, gt=0)
+    # A local model on a CPU reads a long prompt slowly: Qwen2.5-1.5B on 2 busy cores took up to
+    # 80 s per answer (bench/README.md), so the default leaves room for that.
+    llm_timeout: float = Field(180.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
     llm_temperature: float = Field(0.0, ge=0, le=2)
+    # Answers are one to three sentences; a cap stops a small model that rambles on.
+    llm_max_tokens: int = Field(200, ge=0, le=32768, description="0 = no cap")
+    # Send each passage's N most relevant sentences (with their neighbours) instead of the
+    # whole chunk; 0 sends whole chunks.
+    llm_excerpt_sentences: int = Field(0, ge=0, le=20)
+    # A citation of an LLM answer counts only when the cited sentence supports the answer
+    # sentence at least this much (assistant/support.py; measured in bench/README.md).
+    llm_support_threshold: float = Field(0.5, ge=0, le=1)
+    # The LLM is not asked when the extractive answerer's confidence that the passages answer
+    # is below this; unset, the models file's `llm_gate` (set at training to refuse at most
+    # 2 % of answerable questions); 0 always asks.
+    llm_gate: float | None = Field(None, ge=0, le=1)
     openai_api_key: str | None = Field(
         None, validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY")
     )

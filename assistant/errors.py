@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>`]+", re.I)
+HIDDEN = "***"
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials: user:password and every query-string value become ***.
+
+    Base URLs like `https://user:pass@host/v1?api-key=...` end up in error messages, API
+    replies and logs; the secrets in them must not.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HIDDEN
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{HIDDEN}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{key}={HIDDEN}" for key, _ in pairs) if pairs else HIDDEN
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact(text: str) -> str:
+    """`text` with every URL in it redacted (see `redact_url`)."""
+    return _URL.sub(lambda m: redact_url(m.group()), text)
+
 
 class AssistantError(Exception):
-    """Base class: the message is shown to the user as is, on one line."""
+    """Base class: the message is shown to the user as is, on one line.
+
+    Any URL in the message loses its credentials here, once for every error.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(AssistantError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.citations import MARKER
 from assistant.config import Settings
-from assistant.errors import ConfigError, InputError
+from assistant.errors import ConfigError, InputError, LLMError
 
 if TYPE_CHECKING:
     from assistant.answering import Asker
@@ -39,10 +39,12 @@ QUESTION_TYPES: tuple[QuestionType, ...] = ("answerable", "unanswerable", "updat
 # comparable with FINDINGS.md when k is tuned.
 RETRIEVAL_DEPTH = 10
 HIT_AT = (1, 5, 10)
+# An eval records an LLM failure on a question and goes on, unless it keeps failing.
+MAX_FAILURES_IN_A_ROW = 3
 Outcome = Literal["correct", "wrong", "not_retrieved", "refused", "answered_unanswerable",
-                  "bad_citation"]
+                  "bad_citation", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("correct", "wrong", "not_retrieved", "refused",
-                                 "answered_unanswerable", "bad_citation")
+                                 "answered_unanswerable", "bad_citation", "error")
 
 
 class FixtureError(InputError):
@@ -303,10 +305,11 @@ class QuestionResult:
     citation_valid: list[bool]
     citation_precise: list[bool]
     verdict: Verdict | None = None
+    error: str | None = None  # the LLM failed on this question; the run went on
 
     @property
     def refused(self) -> bool:
-        return not self.answer.grounded
+        return not self.answer.grounded and self.error is None
 
     @property
     def rank(self) -> int | None:
@@ -343,6 +346,8 @@ class QuestionResult:
 
     @property
     def outcome(self) -> Outcome:
+        if self.error is not None:
+            return "error"
         if not all(self.citation_valid):
             return "bad_citation"
         if not self.question.answerable:
@@ -362,6 +367,8 @@ class QuestionResult:
             f"in the top {RETRIEVAL_DEPTH}"
         if outcome == "correct":
             return None
+        if outcome == "error":
+            return f"no answer: {self.error}"
         if outcome == "bad_citation":
             bad = sum(not v for v in self.citation_valid)
             return f"{bad} citation(s) do not match the article text at their offsets"
@@ -382,6 +389,7 @@ class QuestionResult:
             "short_answer": self.answer.short_answer,
             "grounded": self.answer.grounded,
             "confidence": self.answer.confidence,
+            "unsupported_sentences": list(self.answer.unsupported_sentences),
             "citations": [
                 {**c.to_dict(), "valid": v, "precise": p}
                 for c, v, p in zip(self.answer.citations, self.citation_valid,
@@ -405,7 +413,9 @@ class QuestionResult:
                 "refused": self.refused,
                 "latency_ms": round(self.latency_ms, 2),
             },
+            "usage": dict(self.answer.usage or {}),
             "judge": self.verdict.to_dict() if self.verdict else None,
+            "error": self.error,
             "outcome": self.outcome,
             "failure": self.failure,
         }
@@ -551,6 +561,8 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
     curve = refusal_curve(results)
     if curve:
         summary["refusal_curve"] = curve
+    if mode == "llm":
+        summary["llm"] = llm_metrics(results)
     judged = [r for r in results if r.verdict is not None]
     if judged:
         # A refusal of an answerable question is wrong without asking, as in `accuracy`.
@@ -569,6 +581,21 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
                             for r in judged if r.verdict is not None),
         }
     return summary
+
+
+def llm_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """What only an LLM answerer has: failed requests, unsupported sentences, token counts."""
+    answered = [r for r in results if r.error is None]
+    # Token counts the LLM server reported for the answer call (not the judge's).
+    usage = [r.answer.usage for r in answered if r.answer.usage]
+    return {
+        "errors": len(results) - len(answered),
+        # Answers with a sentence no passage supports (listed, never cited).
+        "unsupported": _mean([float(bool(r.answer.unsupported_sentences)) for r in answered]),
+        **{f"{kind}_tokens": _mean([float(u[f"{kind}_tokens"]) for u in usage
+                                    if f"{kind}_tokens" in u])
+           for kind in ("prompt", "completion")},
+    }
 
 
 @dataclass
@@ -687,6 +714,7 @@ def evaluate(
         on_progress: called after each question, e.g. to advance a progress bar.
     """
     from assistant.app import Services
+    from assistant.types import Answer
 
     asker = (asker_or_services.asker if isinstance(asker_or_services, Services)
              else asker_or_services)
@@ -696,16 +724,33 @@ def evaluate(
         meta = asker.retriever.article(article_id)
         return meta.title if meta else None
 
+    failures_in_a_row = 0
     for question in questions:
         started = time.perf_counter()
-        answer = asker.ask(question.question, k=k, today=question.question_date)
+        error = None
+        try:
+            answer = asker.ask(question.question, k=k, today=question.question_date)
+            failures_in_a_row = 0
+        except LLMError as exc:
+            # One slow or failing reply must not cost the answers already collected; a server
+            # that fails every time is not worth waiting out question by question.
+            failures_in_a_row += 1
+            if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise LLMError(f"the LLM failed on {failures_in_a_row} questions in a row, "
+                               f"stopping; last error: {exc}") from None
+            error = str(exc)
+            answer = Answer(question.question, "", grounded=False, mode=asker.answerer.mode)
         latency_ms = (time.perf_counter() - started) * 1000
         top = asker.retriever.search(question.question, RETRIEVAL_DEPTH,
                                      today=question.question_date)
         result = score_question(question, answer, [p.article.id for p in top], latency_ms,
                                 asker.store.registry.body, title_of)
-        if judge is not None and not result.refused:
-            result.verdict = judge.judge(question, answer)
+        result.error = error
+        if judge is not None and not result.refused and error is None:
+            try:
+                result.verdict = judge.judge(question, answer)
+            except LLMError as exc:
+                result.verdict = Verdict(None, None, f"judge failed: {exc}")
         results.append(result)
         if on_progress is not None:
             on_progress(result)
@@ -780,20 +825,31 @@ def _cell(value: Any, digits: int) -> str:
     return str(value)
 
 
+def _digits(name: str, default: int) -> int:
+    if name == "words":
+        return 1
+    return 0 if name.endswith("_tokens") else default
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as an aligned plain-text table for the terminal."""
     lines = [
         f"questions   {summary['n']} ({summary['n_answerable']} answerable, "
         f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
     ]
-    groups = ["retrieval", "answer", "citations", "refusal", "updates", "latency_ms", "judge"]
+    errors = summary.get("llm", {}).get("errors")
+    if errors:
+        lines.append(f"errors      {errors} question(s) got no answer from the LLM; "
+                     "see `failure` in results.jsonl")
+    groups = ["retrieval", "answer", "citations", "refusal", "updates", "latency_ms", "llm",
+              "judge"]
     for group in groups:  # refusal_curve is for report.html and --json, too long for a table
         values = summary.get(group)
         if not isinstance(values, dict):
             continue
         digits = 0 if group == "latency_ms" else 3
         cells = "  ".join(
-            f"{name} {_cell(v, 1 if name == 'words' else digits)}" for name, v in values.items()
+            f"{name} {_cell(v, _digits(name, digits))}" for name, v in values.items()
         )
         lines.append(f"{group:<11} {cells}")
     return "\n".join(lines)

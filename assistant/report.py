@@ -20,6 +20,7 @@ OUTCOME_STYLE: dict[str, tuple[str, str]] = {
     "refused": ("#e6a700", "refused (answerable)"),
     "answered_unanswerable": ("#7b3fa0", "answered (unanswerable)"),
     "bad_citation": ("#c0001a", "invalid citation"),
+    "error": ("#555555", "LLM error"),
 }
 GROUP_COLOUR = {
     "retrieval": "#3465a4",

@@ -480,7 +480,7 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
                                               debug=True):
             if isinstance(item, Answer):
                 answer = item
-            else:
+            elif isinstance(item, str):
                 text += item
                 shown[-1] = {"role": "assistant", "content": pending_html(text)}
                 yield "", shown, conversation

@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1: the one stand-in the tests use.
 
 The real `openai` client talks to it over HTTP. Each request takes the next scripted reply
-from a queue and is recorded, so tests can check what the assistant sent.
+from a queue and is recorded, so tests can check what the assistant sent. Replies a real
+model wrote are kept in tests/fixtures/llm_replies/ (`captured_replies()`) and replayed here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+REPLIES = Path(__file__).resolve().parent / "fixtures" / "llm_replies"
 
 
 @dataclass
@@ -57,7 +61,7 @@ class FakeOpenAIServer:
                         "model": body.get("model", "test"),
                         "choices": [{"index": 0, "finish_reason": "stop",
                                      "message": {"role": "assistant", "content": reply.content}}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        "usage": reply.usage,
                     }, reply.headers)
 
             def _json(self, status: int, obj: Any, headers: dict[str, str]) -> None:
@@ -103,3 +107,10 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def captured_replies(name: str) -> list[dict[str, Any]]:
+    """The replies of a real model kept in tests/fixtures/llm_replies/<name>.jsonl."""
+    path = REPLIES / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]

@@ -29,18 +29,24 @@ def llm_base_url(settings: Settings) -> str:
 
 def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
     """The answerer the settings choose."""
+    from assistant.answerers.extractive import ExtractiveAnswerer, RefusalGate
+    from assistant.models import load_models
+
     if settings.answerer == "openai":
         from assistant.answerers.llm import LLMAnswerer
         from assistant.prompts import PromptLibrary
 
+        models = load_models()
+        threshold = models.llm_gate if settings.llm_gate is None else settings.llm_gate
+        gate = RefusalGate(ExtractiveAnswerer(models), threshold) if threshold > 0 else None
         return LLMAnswerer(
             openai_client(settings),
             settings.llm_model,
             PromptLibrary(settings.prompts_dir),
             temperature=settings.llm_temperature,
             base_url=llm_base_url(settings),
+            max_tokens=settings.llm_max_tokens,
+            excerpt_sentences=settings.llm_excerpt_sentences,
+            gate=gate,
         )
-    from assistant.answerers.extractive import ExtractiveAnswerer
-    from assistant.models import load_models
-
     return ExtractiveAnswerer(load_models(), threshold=settings.refusal_threshold)

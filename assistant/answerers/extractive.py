@@ -323,6 +323,20 @@ def rank_candidates(model: LinearScorer, candidates: list[Candidate],
     return [candidates[i] for i in order], x[order]
 
 
+class RefusalGate:
+    """The extractive answerer's confidence in front of an LLM: below `threshold` the passages
+    almost surely do not answer, so the LLM is not asked. Small models answer unanswerable
+    questions anyway, and every call costs seconds; the threshold (`llm_gate` in the models
+    file) is set at training to refuse at most 2 % of answerable questions."""
+
+    def __init__(self, scorer: ExtractiveAnswerer, threshold: float) -> None:
+        self.scorer = scorer
+        self.threshold = threshold
+
+    def confidence(self, evidence: Evidence) -> float:
+        return self.scorer.score(evidence).confidence
+
+
 class ExtractiveAnswerer:
     """Answers with the best sentence of the passages, its answer phrase first, or refuses.
 

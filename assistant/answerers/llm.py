@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
 from assistant.citations import format_passages
 from assistant.errors import LLMError
+from assistant.keyword import terms
 from assistant.prompts import PromptLibrary
-from assistant.types import Turn
+from assistant.types import Passage, Turn
 
-REFUSAL_MARKERS = ("the articles don't say", "the articles do not say", "not in the articles")
+if TYPE_CHECKING:
+    from assistant.answerers.extractive import RefusalGate
+
+# How models say the passages do not answer: the project's own sentence, and the common ways
+# small models put it (measured on Qwen2.5-1.5B). Only checked at the start of a reply.
+_REFUSAL = re.compile(
+    r"^\W*(the (articles?|passages?|sources?|texts?|provided \w+) (don'?t|do not|does not|doesn'?t)"
+    r" (say|mention|contain|provide|specify|state|answer|include|give)"
+    r"|not in the articles|none of the (passages|articles)|there is no (information|mention)"
+    r"|no information|i (don'?t|do not) know|i (can'?t|cannot) (find|answer|determine)"
+    r"|(this|that|the answer) is not (mentioned|stated|provided|given))",
+    re.I,
+)
 
 
 def format_history(history: Sequence[Turn]) -> str:
@@ -21,8 +38,42 @@ def format_history(history: Sequence[Turn]) -> str:
 
 
 def looks_like_refusal(text: str) -> bool:
-    low = text.strip().lower().replace("’", "'")
-    return any(low.startswith(m) or low == m for m in REFUSAL_MARKERS)
+    return bool(_REFUSAL.search(text.strip().replace("’", "'")))
+
+
+def excerpt(passage: Passage, evidence: Evidence, sentences: int) -> str:
+    """The passage's `sentences` most relevant sentences with their neighbours.
+
+    Relevance is the share of the question's words a sentence has plus its embedding
+    similarity to the question. Gaps between kept sentences are shown as "…". Falls back to
+    the whole passage when its sentences are not known.
+    """
+    record = evidence.records.get(passage.chunk_id)
+    body = evidence.body(passage.article.id)
+    if record is None or body is None or len(record.sentences) <= sentences + 2:
+        return passage.text
+    wanted = set(terms(evidence.question))
+    scores = np.zeros(len(record.sentences))
+    if evidence.question_vector is not None and len(record.sentence_vectors):
+        scores += record.sentence_vectors @ evidence.question_vector
+    for i, (start, end) in enumerate(record.sentences):
+        scores[i] += len(wanted & set(terms(body[start:end]))) / (len(wanted) or 1)
+    keep: set[int] = set()
+    for i in np.argsort(-scores, kind="stable")[:sentences]:
+        keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(record.sentences))
+    parts: list[str] = []
+    previous = -1
+    for i in sorted(keep):
+        if parts and i != previous + 1:
+            parts.append("…")
+        start, end = record.sentences[i]
+        parts.append(" ".join(body[start:end].split()))
+        previous = i
+    if min(keep) > 0:
+        parts.insert(0, "…")
+    if max(keep) < len(record.sentences) - 1:
+        parts.append("…")
+    return " ".join(parts)
 
 
 class LLMAnswerer:
@@ -31,23 +82,33 @@ class LLMAnswerer:
     mode: Literal["extractive", "llm"] = "llm"
 
     def __init__(self, client: Any, model: str, prompts: PromptLibrary, *,
-                 temperature: float = 0.0, base_url: str = "") -> None:
+                 temperature: float = 0.0, base_url: str = "", max_tokens: int = 0,
+                 excerpt_sentences: int = 0, gate: RefusalGate | None = None) -> None:
         self._client = client
+        self.gate = gate
         self.model = model
         self.prompts = prompts
         self.temperature = temperature
         self.base_url = base_url
+        self.max_tokens = max_tokens
+        self.excerpt_sentences = excerpt_sentences
         self.label = f"LLM: {model}"
         prompts.require("answer", "passages", "history", "question")
         prompts.require("condense", "history", "question")
         prompts.template("answer_system")
 
-    def _messages(self, evidence: Evidence, history: Sequence[Turn]) -> list[dict[str, str]]:
+    def messages(self, evidence: Evidence, history: Sequence[Turn]) -> list[dict[str, str]]:
+        """The chat messages for this question: instructions, then passages and question."""
+        texts = None
+        if self.excerpt_sentences:
+            texts = {p.n: excerpt(p, evidence, self.excerpt_sentences) for p in evidence.passages}
+        today = (evidence.today or dt.date.today()).isoformat()
         user = self.prompts.render(
             "answer",
-            passages=format_passages(evidence.passages),
+            passages=format_passages(evidence.passages, texts),
             history=format_history(history),
             question=evidence.question,
+            today=today,
         )
         return [
             {"role": "system", "content": self.prompts.template("answer_system").strip()},
@@ -55,8 +116,11 @@ class LLMAnswerer:
         ]
 
     def _call(self, messages: list[dict[str, str]], stream: bool = False) -> Any:
-        return chat_completion(self._client, self.base_url, model=self.model, messages=messages,
-                               temperature=self.temperature, stream=stream)
+        request: dict[str, Any] = {"model": self.model, "messages": messages,
+                                   "temperature": self.temperature, "stream": stream}
+        if self.max_tokens:
+            request["max_tokens"] = self.max_tokens
+        return chat_completion(self._client, self.base_url, **request)
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         if not history:
@@ -66,17 +130,37 @@ class LLMAnswerer:
         text = (reply.choices[0].message.content or "").strip().strip('"')
         return text.splitlines()[0].strip() if text else question
 
+    def gated(self, evidence: Evidence) -> tuple[float | None, Draft | None]:
+        """The gate's confidence, and the refusal to give without asking the model when the
+        passages almost surely do not answer."""
+        if self.gate is None:
+            return None, None
+        confidence = self.gate.confidence(evidence)
+        if confidence < self.gate.threshold:
+            return confidence, Draft(NOT_IN_ARTICLES, grounded=False, confidence=confidence)
+        return confidence, None
+
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:
-        reply = self._call(self._messages(evidence, history))
+        confidence, refusal = self.gated(evidence)
+        if refusal is not None:
+            return refusal
+        reply = self._call(self.messages(evidence, history))
         text = (reply.choices[0].message.content or "").strip()
-        return self._finish(text, token_usage(getattr(reply, "usage", None)))
+        draft = self._finish(text, token_usage(getattr(reply, "usage", None)))
+        draft.confidence = confidence
+        return draft
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         import openai
 
+        confidence, refusal = self.gated(evidence)
+        if refusal is not None:
+            yield refusal.text
+            yield refusal
+            return
         pieces: list[str] = []
         usage = None
-        chunks = self._call(self._messages(evidence, history), stream=True)
+        chunks = self._call(self.messages(evidence, history), stream=True)
         try:
             for chunk in chunks:
                 usage = token_usage(getattr(chunk, "usage", None)) or usage  # some servers send it
@@ -88,12 +172,20 @@ class LLMAnswerer:
                     yield delta
         except openai.OpenAIError as exc:
             raise LLMError(f"the LLM stream broke off: {_short(str(exc))}") from None
-        yield self._finish("".join(pieces).strip(), usage)
+        draft = self._finish("".join(pieces).strip(), usage)
+        draft.confidence = confidence
+        yield draft
 
     def _finish(self, text: str, usage: dict[str, int] | None = None) -> Draft:
-        if not text or looks_like_refusal(text):
-            return Draft(text or NOT_IN_ARTICLES, grounded=False, usage=usage)
-        return Draft(text, grounded=True, usage=usage)
+        return reply_draft(text, usage)
+
+
+def reply_draft(text: str, usage: dict[str, int] | None = None) -> Draft:
+    """The draft a model's reply makes: its own refusal is kept as it said it; anything else
+    is checked claim by claim afterwards (assistant/support.py)."""
+    if not text or looks_like_refusal(text):
+        return Draft(text or NOT_IN_ARTICLES, grounded=False, usage=usage)
+    return Draft(text, grounded=True, usage=usage)
 
 
 def token_usage(usage: Any) -> dict[str, int] | None:
@@ -108,7 +200,8 @@ def token_usage(usage: Any) -> dict[str, int] | None:
 def chat_completion(client: Any, base_url: str, **request: Any) -> Any:
     """`client.chat.completions.create(**request)` with failures turned into clear LLMErrors.
 
-    The openai client itself retries 429 and 5xx with backoff (`max_retries`).
+    The openai client itself retries 429 and 5xx with backoff (`max_retries`). Messages show
+    the server's URL without credentials (AssistantError redacts it).
     """
     import openai
 
@@ -123,9 +216,11 @@ def chat_completion(client: Any, base_url: str, **request: Any) -> Any:
             f"the LLM server at {base_url} kept rate-limiting (429) after retries; try again later"
         ) from None
     except openai.APITimeoutError:
+        timeout = getattr(client, "timeout", None)
+        within = f" within {timeout:g} s" if isinstance(timeout, int | float) else " in time"
         raise LLMError(
-            f"the LLM server at {base_url} did not answer in time; "
-            "raise ASSISTANT_LLM_TIMEOUT or check the server"
+            f"the LLM server at {base_url} did not answer{within}; raise ASSISTANT_LLM_TIMEOUT "
+            "(a local model on a CPU can need minutes) or check the server"
         ) from None
     except openai.APIConnectionError:
         raise LLMError(
