@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     llm_support_threshold: float = Field(0.5, ge=0, le=1)
     # The LLM is not asked when the extractive answerer's confidence that the passages answer
     # is below this; unset, the models file's `llm_gate` (set at training to refuse at most
-    # 2 % of answerable questions); 0 always asks.
+    # 1 % of answerable questions); 0 always asks.
     llm_gate: float | None = Field(None, ge=0, le=1)
     openai_api_key: str | None = Field(
         None, validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY")

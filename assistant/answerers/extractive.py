@@ -327,7 +327,7 @@ class RefusalGate:
     """The extractive answerer's confidence in front of an LLM: below `threshold` the passages
     almost surely do not answer, so the LLM is not asked. Small models answer unanswerable
     questions anyway, and every call costs seconds; the threshold (`llm_gate` in the models
-    file) is set at training to refuse at most 2 % of answerable questions."""
+    file) is set at training to refuse at most 1 % of answerable questions."""
 
     def __init__(self, scorer: ExtractiveAnswerer, threshold: float) -> None:
         self.scorer = scorer
