@@ -65,6 +65,8 @@ class Feedback:
     note: str | None = None
     short_answer: str | None = None
     model: str | None = None
+    # Taken back by its author (the thumb clicked again): kept in the file, never exported.
+    withdrawn: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -147,11 +149,17 @@ class FeedbackLog:
             raise InputError(f"no feedback with id {feedback_id!r}", "id")
         return self.add(replace(found, note=check_note(note)))
 
+    def withdraw(self, feedback_id: str) -> None:
+        """Takes the rating `feedback_id` back (a newest version marked withdrawn)."""
+        found = self.get(feedback_id)
+        if found is not None:
+            self.add(replace(found, withdrawn=True))
+
     def get(self, feedback_id: str) -> Feedback | None:
         return next((f for f in self.all() if f.id == feedback_id), None)
 
     def all(self) -> list[Feedback]:
-        """Every rating in its newest version, oldest rating first."""
+        """Every rating in its newest version, oldest rating first; withdrawn ones left out."""
         latest: dict[str, Feedback] = {}
         self.unreadable = 0
         try:
@@ -167,7 +175,7 @@ class FeedbackLog:
                 self.unreadable += 1  # a line cut short by a crash, or edited by hand
                 continue
             latest[item.id] = item  # dicts keep the first insertion's place
-        return list(latest.values())
+        return [item for item in latest.values() if not item.withdrawn]
 
 
 # -- fixtures ---------------------------------------------------------------------------------

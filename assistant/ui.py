@@ -456,6 +456,9 @@ class Conversation:
     answers: dict[int, tuple[Answer, dt.date]] = field(default_factory=dict)
     # The rating that a note typed next completes (the last thumbs-down).
     rating_for_note: str | None = None
+    # The rating given to each answer (chat message index -> feedback id): a thumb changed or
+    # taken back updates that rating instead of adding one.
+    ratings: dict[int, str] = field(default_factory=dict)
 
 
 def chat(services: Services, message: str, since: str | None, until: str | None,
@@ -499,18 +502,29 @@ def rate(services: Services, conversation: Conversation | None, index: Any,
          liked: Any) -> tuple[Feedback | None, Conversation | None]:
     """Stores a thumbs up (liked True) or down (False) on the answer at chat message `index`.
 
-    A rating taken back (Gradio sends an empty value) is not stored; neither is one on a
-    message that is not an answer (an error).
+    Changing the thumb changes that answer's rating; taking it back (Gradio sends an empty
+    value) withdraws it. A message that is not an answer (an error) is not rated.
     """
     position = index[0] if isinstance(index, list | tuple) else index
     found = conversation.answers.get(position) if conversation is not None else None
-    if found is None or not isinstance(liked, bool):
+    if conversation is None or found is None:
         return None, conversation
+    log = FeedbackLog(services.settings.store)
+    ratings = dict(conversation.ratings)
+    earlier = ratings.pop(position, None)
+    if not isinstance(liked, bool):
+        if earlier is not None:
+            log.withdraw(earlier)
+        note_for = None if conversation.rating_for_note == earlier else conversation.rating_for_note
+        return None, replace(conversation, ratings=ratings, rating_for_note=note_for)
     answer, asked = found
-    item = FeedbackLog(services.settings.store).add(
-        Feedback.of_answer(answer, "up" if liked else "down", asked))
-    assert conversation is not None
-    return item, replace(conversation, rating_for_note=None if liked else item.id)
+    item = Feedback.of_answer(answer, "up" if liked else "down", asked)
+    if earlier is not None:
+        item = replace(item, id=earlier)  # the same rating, changed: one line per version
+    log.add(item)
+    ratings[position] = item.id
+    return item, replace(conversation, ratings=ratings,
+                         rating_for_note=None if liked else item.id)
 
 
 def conversation_file(conversation: Conversation, folder: Path) -> Path:

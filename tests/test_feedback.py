@@ -231,3 +231,25 @@ def test_a_rating_over_64_kib_is_refused(client: Any, services: Services) -> Non
         "question": QUESTION, "answer": "a", "grounded": True, "mode": "extractive"}}
     assert client.post("/api/feedback", json=body).status_code == 413
     assert FeedbackLog(services.settings.store).all() == []
+
+
+def test_a_thumb_changed_or_taken_back_in_the_chat_window_leaves_no_stale_rating(
+        services: Services) -> None:
+    import datetime as dt
+
+    from assistant.ui import Conversation, rate
+
+    answer = services.asker.ask(QUESTION)
+    conversation = Conversation(answers={1: (answer, dt.date(2026, 12, 1))})
+    log = FeedbackLog(services.settings.store)
+    up, conversation = rate(services, conversation, [1, 0], True)
+    assert up is not None and [f.rating for f in log.all()] == ["up"]
+    down, conversation = rate(services, conversation, [1, 0], False)  # changed their mind
+    assert down is not None and down.id == up.id
+    assert [f.rating for f in log.all()] == ["down"]
+    assert conversation is not None and conversation.rating_for_note == down.id
+    taken_back, conversation = rate(services, conversation, [1, 0], "")  # clicked it again
+    assert taken_back is None and log.all() == []
+    assert conversation is not None and conversation.rating_for_note is None
+    # The file keeps every version (append-only); reading it leaves the withdrawn one out.
+    assert len(log.path.read_text(encoding="utf-8").splitlines()) == 3
