@@ -74,8 +74,8 @@ def story_notes(passages: Sequence[Passage]) -> list[str]:
         numbers = ", ".join(f"[{p.n}]" for p in members)
         day = flat_field(latest.article.date)
         notes.append(f"Passages {numbers} report one news story on different days; the latest "
-                     f"is [{latest.n}] ({day}): where they differ, it gives the current state "
-                     "and the others earlier ones.")
+                     f"is [{latest.n}] ({day}). If they give different figures, answer with the "
+                     "latest and say what the earlier report gave, citing both.")
     return notes
 
 
