@@ -21,11 +21,15 @@ class Settings(BaseSettings):
         env_prefix="ASSISTANT_", extra="ignore", populate_by_name=True
     )
 
-    # Where the index lives. With `chroma_url` set, vectors go to that Chroma server and this
-    # folder keeps only the keyword index and article registry.
+    # Where the index lives. With `chroma_url` set, everything goes to that Chroma server
+    # (vectors, articles, the registry) and this folder keeps only caches (the BM25 index).
     store: Path = Path("vectorstore")
     chroma_url: str | None = None
     collection: str = "news_chunks"
+    # With a Chroma server, an ingest holds a lease on writing, renewed every third of this;
+    # a crashed ingest on another machine blocks the next one for at most this long (one on
+    # the same machine not at all).
+    writer_lease_seconds: float = Field(30.0, ge=3, le=3600)
 
     # The longest article ingest accepts. Real news stays far below (long-form pieces reach
     # about 200,000 characters); a bigger file is a dump whose embedding would take minutes.

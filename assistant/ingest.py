@@ -208,7 +208,10 @@ def _ingest(
     report.removed = len(to_remove)
     # Recorded last: a run interrupted while chunking everything again starts over next time.
     store.registry.set_meta("chunking", chunking)
-    store.keyword_index()  # rebuilt here when anything changed, never at query time
+    if store.embedded:
+        # Saved beside the store, so the readers on this machine load it instead of each
+        # building it. Replicas of a Chroma server build their own from the server.
+        store.keyword_index()
     report.chunks_total = store.stats().chunks
     report.seconds = time.perf_counter() - started
     return report

@@ -1,19 +1,30 @@
-"""The index: chunk vectors in Chroma, plus a local registry (SQLite) and BM25 keyword index.
+"""The index: chunk vectors in Chroma, plus a registry (registry.py) and a BM25 keyword index.
 
 Writes follow a two-phase protocol so an interrupted ingest (Ctrl-C, kill -9) never leaves an
 article half-indexed or duplicated: the registry marks the articles `pending`, their old
-vectors are deleted and the new ones added in Chroma, then one registry transaction stores the
-chunks and marks them `ready`. Readers only trust chunks of `ready` articles, and the next
-ingest redoes anything still `pending`.
+vectors are deleted and the new ones added in Chroma, then one registry commit stores the
+chunks, marks them `ready` and moves the generation on. Readers only trust chunks of `ready`
+articles, and the next ingest redoes anything still `pending`.
 
-Several processes share one store (a server reads while `assistant ingest` writes), and
-embedded Chroma is not made for that: each process caches the HNSW index in memory, and a
-process opening a collection may replay Chroma's log into it and write its files. So:
-- one writer at a time: `Store.writing()` holds `ingest.lock` for a whole ingest, and a second
-  writer is refused at once;
-- a short lock on `chroma.lock` (embedded Chroma only) around every Chroma write phase, which
-  ends with the registry commit that bumps the generation, and around every (re)opening of the
-  Chroma client, so a process never opens Chroma while another one is writing to it;
+The registry lives where the vectors live: in SQLite in the store folder beside embedded
+Chroma (the default), or in the Chroma server itself (`ASSISTANT_CHROMA_URL`), so that any
+number of machines can answer from one server while their store folders hold caches only.
+
+Readers work from a `View` of one generation: the ready articles, their chunk offsets and
+the BM25 index, built from the registry (the BM25 index is saved in the store folder, so a
+restart at the same generation loads it). When another process commits, the next reader
+starts building the new view in the background and waits a moment for it; if it takes
+longer, queries are answered from the previous view until it is ready, and a passage is only
+ever cut from the body version its view knows.
+
+Several processes share one store (a server reads while `assistant ingest` writes). One writer
+at a time: `Store.writing()` holds the registry's writer lock (an flock, or a lease in the
+Chroma server) for a whole ingest, and a second writer is refused at once. Embedded Chroma is
+not made for several processes: each caches the HNSW index in memory, and a process opening a
+collection may replay Chroma's log into it and write its files. So, for embedded Chroma only:
+- a short lock on `chroma.lock` around every Chroma write phase, which ends with the registry
+  commit that bumps the generation, and around every (re)opening of the Chroma client, so a
+  process never opens Chroma while another one is writing to it;
 - a reader reopens its Chroma client when the registry generation has moved on (its cached
   HNSW index no longer matches Chroma's metadata), never per query.
 """
@@ -21,22 +32,19 @@ process opening a collection may replay Chroma's log into it and write its files
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import errno
-import fcntl
 import json
-import os
-import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.errors import StoreBusyError, StoreError, StoreMissingError
+from assistant.errors import StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
+from assistant.registry import ChromaRegistry, ChunkRecord, Registry, SqliteRegistry, locked
 from assistant.types import Article, ArticleMeta, Chunk
 
 REGISTRY_FILE = "registry.sqlite3"
@@ -44,42 +52,17 @@ KEYWORD_DIR = "keyword"
 WRITER_LOCK_FILE = "ingest.lock"
 CHROMA_LOCK_FILE = "chroma.lock"
 KEYWORD_LOCK_FILE = "keyword.lock"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY, hash TEXT NOT NULL, state TEXT NOT NULL, title TEXT NOT NULL,
-    date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, body TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
--- Covering indexes: the retriever's start-up scans read these columns only, not the rows
--- with their sentence-vector blobs (halves a cold first query at 100k chunks).
-CREATE INDEX IF NOT EXISTS chunks_offsets ON chunks(article_id, idx, id, start, "end");
-CREATE INDEX IF NOT EXISTS articles_ready ON articles(state, id, title, path, hash, date, source,
-    url, n_chunks);
-"""
+# How long a query waits for the view of a newer generation before it is answered from the
+# previous one: long enough for a small store's rebuild, short enough not to stall a server
+# while a large one rebuilds (seconds per 100k chunks, see bench/README.md).
+REFRESH_WAIT_SECONDS = 2.0
+
+__all__ = ["ChunkRecord", "Store", "StoreStats", "View", "date_number", "open_chroma"]
 
 
 def date_number(date: str | None) -> int:
     """YYYYMMDD as an int for Chroma range filters; 0 for undated articles."""
     return int(date.replace("-", "")) if date else 0
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as the registry knows it, with its sentence spans and vectors."""
-
-    id: str
-    article_id: str
-    start: int
-    end: int
-    sentences: list[tuple[int, int]]
-    sentence_vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -97,258 +80,27 @@ class StoreStats:
         return dict(self.__dict__)
 
 
-class Registry:
-    """SQLite: article bodies and metadata, chunk offsets and sentence vectors, write states."""
+@dataclass(frozen=True)
+class View:
+    """The index as of one generation, as a reader uses it: the ready articles, chunk id ->
+    (article id, start, end), and the BM25 index (whose generation may be ahead by a commit
+    made while the view was read; rows it has that the view lacks are ignored)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write_lock:
-            self._connect().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    def clear_meta(self, key: str) -> None:
-        with self._write_lock:
-            self._connect().execute("DELETE FROM meta WHERE key=?", (key,))
-
-    def generation(self) -> int:
-        """Bumped by every commit that changes what readers see."""
-        return int(self.get_meta("generation") or 0)
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every query inside sees the same commit."""
-        db = self._connect()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
-
-    def states(self) -> dict[str, tuple[str, str]]:
-        """article id -> (content hash, state)."""
-        rows = self._connect().execute("SELECT id, hash, state FROM articles")
-        return {r[0]: (r[1], r[2]) for r in rows}
-
-    def paths(self) -> dict[str, str]:
-        """article id -> its stored path (relative in stores written by older versions)."""
-        return {r[0]: r[1] for r in self._connect().execute("SELECT id, path FROM articles")}
-
-    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[tuple[str, str, int, int]]]:
-        """The generation, ready articles and their chunks, all as of one commit."""
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            return int(row[0]) if row else 0, self._ready_articles(db), self._ready_chunks(db)
-
-    def chunk_texts(self) -> tuple[int, list[str], list[str]]:
-        """The generation, and the id and text of every ready chunk, as of one commit."""
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            rows = self._ready_chunks(db)
-            bodies = dict(db.execute("SELECT id, body FROM articles WHERE state='ready'"))
-        return (int(row[0]) if row else 0, [r[0] for r in rows],
-                [bodies[aid][s:e] for _, aid, s, e in rows])
-
-    def load_articles(self) -> list[Article]:
-        """Every ready article as stored (to chunk it again without its file)."""
-        rows = self._connect().execute(
-            "SELECT id, title, body, path, date, source, url, hash FROM articles"
-            " WHERE state='ready' ORDER BY id"
-        )
-        return [Article(id=r[0], title=r[1], body=r[2], path=r[3], date=r[4], source=r[5],
-                        url=r[6], content_hash=r[7]) for r in rows]
-
-    def mark(self, articles: Sequence[Article], state: str) -> None:
-        """Record that these articles are being (re)written; committed before Chroma is touched."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                """INSERT INTO articles (id, hash, state, title, date, source, url, path, body)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state=excluded.state""",
-                [
-                    (a.id, a.content_hash, state, a.title, a.date, a.source, a.url, a.path, a.body)
-                    for a in articles
-                ],
-            )
-            db.execute("COMMIT")
-
-    def mark_ids(self, article_ids: Sequence[str], state: str) -> None:
-        with self._write_lock:
-            db = self._connect()
-            db.executemany("UPDATE articles SET state=? WHERE id=?", [(state, i) for i in article_ids])
-
-    def commit_articles(
-        self,
-        articles: Sequence[Article],
-        chunks: dict[str, list[Chunk]],
-        sentence_vectors: dict[str, np.ndarray],
-        embedding_model: str,
-    ) -> int:
-        """One transaction: the new chunks replace the old and the articles become `ready`.
-
-        Returns the new generation.
-        """
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [(a.id,) for a in articles]
-                db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
-                db.executemany(
-                    """INSERT INTO articles (id, hash, state, title, date, source, url, path, body,
-                       n_chunks) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state='ready',
-                       title=excluded.title, date=excluded.date, source=excluded.source,
-                       url=excluded.url, path=excluded.path, body=excluded.body,
-                       n_chunks=excluded.n_chunks""",
-                    [
-                        (a.id, a.content_hash, a.title, a.date, a.source, a.url, a.path, a.body,
-                         len(chunks[a.id]))
-                        for a in articles
-                    ],
-                )
-                db.executemany(
-                    'INSERT OR REPLACE INTO chunks (id, article_id, idx, start, "end", sentences,'
-                    " sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            c.id, c.article_id, c.index, c.start, c.end,
-                            json.dumps([[s.start, s.end] for s in c.sentences]),
-                            sentence_vectors[c.id].astype(np.float16).tobytes(),
-                        )
-                        for a in articles
-                        for c in chunks[a.id]
-                    ],
-                )
-                generation = self._bump(db, embedding_model)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return generation
-
-    def delete_articles(self, article_ids: Sequence[str]) -> int:
-        """Forget these articles and their chunks; returns the new generation."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            ids = [(i,) for i in article_ids]
-            db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
-            db.executemany("DELETE FROM articles WHERE id=?", ids)
-            generation = self._bump(db, None)
-            db.execute("COMMIT")
-        return generation
-
-    def move_articles(self, paths: dict[str, str]) -> int:
-        """Store new file paths for these articles; returns the new generation."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("UPDATE articles SET path=? WHERE id=?",
-                           [(path, i) for i, path in paths.items()])
-            generation = self._bump(db, None)
-            db.execute("COMMIT")
-        return generation
-
-    def _bump(self, db: sqlite3.Connection, embedding_model: str | None) -> int:
-        row = db.execute(
-            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET "
-            "value=CAST(value AS INTEGER)+1 RETURNING value"
-        ).fetchall()[0]
-        if embedding_model:
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,)
-            )
-        return int(row[0])
-
-    def ready_articles(self) -> dict[str, ArticleMeta]:
-        return self._ready_articles(self._connect())
-
-    def ready_chunks(self) -> list[tuple[str, str, int, int]]:
-        """(chunk id, article id, start, end) of ready articles, in a stable order."""
-        return self._ready_chunks(self._connect())
-
-    @staticmethod
-    def _ready_articles(db: sqlite3.Connection) -> dict[str, ArticleMeta]:
-        rows = db.execute(
-            "SELECT id, title, path, hash, date, source, url, n_chunks FROM articles"
-            " WHERE state='ready'"
-        )
-        return {r[0]: ArticleMeta(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
-
-    @staticmethod
-    def _ready_chunks(db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
-        rows = db.execute(
-            'SELECT c.id, c.article_id, c.start, c."end" FROM chunks c JOIN articles a'
-            " ON a.id=c.article_id WHERE a.state='ready' ORDER BY c.article_id, c.idx"
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    def body(self, article_id: str) -> str | None:
-        row = self._connect().execute(
-            "SELECT body FROM articles WHERE id=? AND state='ready'", (article_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(set(article_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._connect().execute(
-            f"SELECT id, body FROM articles WHERE state='ready' AND id IN ({marks})", ids
-        )
-        return {r[0]: r[1] for r in rows}
-
-    def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self._connect().execute(
-            'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
-            f" WHERE id IN ({marks})",
-            list(chunk_ids),
-        )
-        out = {}
-        for r in rows:
-            spans = [tuple(s) for s in json.loads(r[4])]
-            vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
-            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
-        return out
+    generation: int
+    articles: dict[str, ArticleMeta]
+    chunks: dict[str, tuple[str, int, int]]
+    keyword: KeywordIndex
+    seconds: float  # how long building it took
 
 
 class Store:
     """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index."""
 
-    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str) -> None:
+    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str, *,
+                 create: bool = False, lease_seconds: float = 30.0) -> None:
         self.root = root
-        self.registry = Registry(root / REGISTRY_FILE)
         self.chroma_label = chroma.label
+        self.embedded = chroma.embedded
         self._chroma = chroma
         self._collection_name = collection_name
         self._client: Any = None
@@ -360,13 +112,26 @@ class Store:
         self._cond = threading.Condition()
         self._users = 0
         self._reopening = False
-        self._keyword: KeywordIndex | None = None
-        self._keyword_lock = threading.Lock()
+        # The readers' view, and the background build of the next one.
+        self._view: View | None = None
+        self._view_cond = threading.Condition()
+        self._refreshing = False
+        self._refresh_error: Exception | None = None
+        if chroma.embedded and not create:
+            Store.require(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.registry: Registry
+        if chroma.embedded:
+            self.registry = SqliteRegistry(root / REGISTRY_FILE, root / WRITER_LOCK_FILE)
+        else:
+            self.registry = ChromaRegistry(chroma.connect, collection_name, chroma.label,
+                                           create=create, lease_seconds=lease_seconds)
         with self._chroma_lock():
             self._open_locked()
 
     @staticmethod
     def exists(root: Path) -> bool:
+        """Whether an embedded index exists at `root` (a server's is checked on opening)."""
         return (root / REGISTRY_FILE).is_file()
 
     @staticmethod
@@ -375,6 +140,9 @@ class Store:
             raise StoreMissingError(
                 f"no index at {root}/ yet; run `assistant ingest` first (or pass --store DIR)"
             )
+
+    def close(self) -> None:
+        self.registry.close()
 
     @property
     def collection(self) -> Any:
@@ -389,7 +157,7 @@ class Store:
         if not self._chroma.embedded:
             yield
             return
-        with _locked(self.root / CHROMA_LOCK_FILE):
+        with locked(self.root / CHROMA_LOCK_FILE):
             yield
 
     def _open_locked(self) -> None:
@@ -457,9 +225,10 @@ class Store:
         """Run `action(collection)` on a client that has seen the latest commit.
 
         A failure is retried once on a reopened client: another process may be between
-        its Chroma writes and its registry commit, which a stale client cannot follow.
+        its Chroma writes and its registry commit, which a stale client cannot follow (or,
+        with a server, have recreated the collection for --rebuild).
         """
-        if self.registry.generation() != self._generation:
+        if self._chroma.embedded and self.registry.generation() != self._generation:
             self._reopen(self._opened)
         for attempt in (1, 2):
             seen = self._opened
@@ -485,25 +254,10 @@ class Store:
 
     @contextlib.contextmanager
     def writing(self, command: str = "ingest") -> Iterator[None]:
-        """Be the only writer of this store, or raise `StoreBusyError` at once.
-
-        An flock dies with its process, so a killed ingest never leaves a stale lock; the
-        file only tells the next writer who holds it.
-        """
-        path = self.root / WRITER_LOCK_FILE
-        fd = _lock_file(path, wait=False)
-        if fd is None:
-            raise StoreBusyError(_busy_message(path, self.root))
-        try:
-            holder = {"pid": os.getpid(), "command": command,
-                      "started": dt.datetime.now().isoformat(timespec="seconds")}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        """Be the only writer of this store, or raise `StoreBusyError` at once. A killed
+        writer never blocks the next one (registry.py says how, for each registry)."""
+        with self.registry.writer(command):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)
 
     def write_articles(
         self,
@@ -516,6 +270,7 @@ class Store:
         """Replace these articles' chunks, all or nothing from a reader's point of view."""
         if not articles:
             return
+        self.registry.check_writer()  # a writer whose lease was taken over stops here
         self.registry.mark(articles, "pending")
         with self._writing_vectors() as collection:
             _delete_vectors(collection, [a.id for a in articles])
@@ -526,6 +281,7 @@ class Store:
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         if not article_ids:
             return
+        self.registry.check_writer()
         self.registry.mark_ids(article_ids, "pending")
         with self._writing_vectors() as collection:
             _delete_vectors(collection, article_ids)
@@ -535,6 +291,7 @@ class Store:
         """Record new file paths for unchanged articles, in the registry and Chroma's metadata."""
         if not paths:
             return
+        self.registry.check_writer()
         ids = list(paths)
         with self._writing_vectors() as collection:
             for b in range(0, len(ids), 500):
@@ -547,7 +304,7 @@ class Store:
 
     def reset(self) -> None:
         """Delete everything (for --rebuild)."""
-        ids = list(self.registry.states())
+        self.registry.check_writer()
         name = self._collection_name
         with self._writing_vectors():
             with contextlib.suppress(Exception):
@@ -557,11 +314,7 @@ class Store:
             )
             with self._cond:
                 self._collection = fresh
-            if ids:
-                self._generation = self.registry.delete_articles(ids)
-        self.registry.clear_meta("embedding_model")
-        self.registry.clear_meta("chunking")
-        self._keyword = None
+            self._generation = self.registry.reset()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -602,30 +355,110 @@ class Store:
 
         return int(self._read(query))
 
-    def keyword_index(self) -> KeywordIndex:
-        """The BM25 index for the registry's current generation, rebuilt only if stale."""
-        generation = self.registry.generation()
-        with self._keyword_lock:
-            if self._keyword is not None and self._keyword.generation == generation:
-                return self._keyword
-            with _locked(self.root / KEYWORD_LOCK_FILE):  # never half-way through a save
-                index = KeywordIndex.load(self.root / KEYWORD_DIR)
-            if index is None or index.generation != generation:
-                index = self.rebuild_keyword_index()
-            self._keyword = index
-            return index
+    # -- the readers' view ------------------------------------------------------------------
 
-    def rebuild_keyword_index(self) -> KeywordIndex:
-        generation, chunk_ids, texts = self.registry.chunk_texts()
-        index = KeywordIndex.build(chunk_ids, texts, generation)
+    def view(self) -> View:
+        """The view of the registry's current generation.
+
+        Built here the first time (every caller waits for it). After another process's
+        commit, the build of the next view starts in the background and callers wait up to
+        REFRESH_WAIT_SECONDS for it, then go on with the previous one.
+        """
+        generation = self.registry.generation()
+        view = self._view
+        if view is not None and view.generation == generation:
+            return view
+        self._start_refresh()
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        with self._view_cond:
+            while self._refreshing and (self._view is None or self._view.generation < generation):
+                if self._view is None:
+                    self._view_cond.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._view_cond.wait(left)
+            if self._view is None:
+                error = self._refresh_error
+                if isinstance(error, StoreError):
+                    raise error
+                raise StoreError(f"cannot read the index: {error}") from error
+            return self._view
+
+    def loaded_view(self) -> View | None:
+        """The view readers use now, without waiting or building (None before the first)."""
+        return self._view
+
+    def refresh_error(self) -> Exception | None:
+        """Why the last build of a view failed, if it did."""
+        return self._refresh_error
+
+    def warm(self) -> None:
+        """Start building the current view in the background, if it is not built."""
+        view = self._view
+        if view is None or view.generation != self.registry.generation():
+            self._start_refresh()
+
+    def _start_refresh(self) -> None:
+        with self._view_cond:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self._refresh, name="store-view", daemon=True).start()
+
+    def _refresh(self) -> None:
+        """Build views until one matches the registry's generation (an ingest may commit
+        many times while a large view is built: readers get each newer one as it is done)."""
+        try:
+            while True:
+                view = self._view
+                if view is not None and view.generation == self.registry.generation():
+                    return
+                fresh = self._build_view()
+                with self._view_cond:
+                    if self._view is None or fresh.generation >= self._view.generation:
+                        self._view = fresh
+                    self._refresh_error = None
+                    self._view_cond.notify_all()
+        except Exception as exc:  # kept for view() and /readyz; the next reader tries again
+            with self._view_cond:
+                self._refresh_error = exc
+        finally:
+            with self._view_cond:
+                self._refreshing = False
+                self._view_cond.notify_all()
+
+    def _build_view(self) -> View:
+        started = time.perf_counter()
+        generation, articles, rows = self.registry.snapshot()
+        keyword = self._keyword_index(generation)
+        chunks = {cid: (aid, start, end) for cid, aid, start, end in rows}
+        return View(generation, articles, chunks, keyword, time.perf_counter() - started)
+
+    def _keyword_index(self, generation: int) -> KeywordIndex:
+        """The BM25 index of `generation` as saved in the store folder, or built and saved.
+
+        A server rebuilding after an ingest's commit and the ingest itself may both get
+        here: one at a time, and an older index never replaces a newer one.
+        """
         folder = self.root / KEYWORD_DIR
-        # A server rebuilding after an ingest's commit and the ingest itself may both get
-        # here: one at a time, and an older index never replaces a newer one.
-        with _locked(self.root / KEYWORD_LOCK_FILE):
+        with locked(self.root / KEYWORD_LOCK_FILE):  # never half-way through a save
+            if KeywordIndex.saved_generation(folder) == generation:
+                index = KeywordIndex.load(folder)
+                if index is not None and index.generation == generation:
+                    return index
+        built_generation, texts = self.registry.chunk_texts()
+        index = KeywordIndex.build(texts, built_generation)
+        with locked(self.root / KEYWORD_LOCK_FILE):
             saved = KeywordIndex.saved_generation(folder)
-            if saved is None or saved < generation:
+            if saved is None or saved < built_generation:
                 index.save(folder)
         return index
+
+    def keyword_index(self) -> KeywordIndex:
+        """The BM25 index of the readers' view."""
+        return self.view().keyword
 
     def stats(self) -> StoreStats:
         articles = self.registry.ready_articles()
@@ -711,46 +544,6 @@ def _add_vectors(
             nodes.append(node)
     if nodes:
         ChromaVectorStore(chroma_collection=collection).add(nodes)
-
-
-def _lock_file(path: Path, *, wait: bool) -> int | None:
-    """An exclusive flock on `path`: its descriptor, or None when held elsewhere and not `wait`."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if not wait and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-            return None
-        raise
-    return fd
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = _lock_file(path, wait=True)
-    assert fd is not None
-    try:
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def _busy_message(lock_path: Path, root: Path) -> str:
-    """Who holds the writer lock, from what it wrote into the lock file."""
-    holder: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        holder = json.loads(lock_path.read_text() or "{}")
-    who = "another ingest"
-    if isinstance(holder, dict) and holder.get("pid"):
-        command = "ingest --rebuild" if holder.get("command") == "rebuild" else "ingest"
-        when = ""
-        with contextlib.suppress(TypeError, ValueError):
-            started = dt.datetime.fromisoformat(str(holder.get("started")))
-            shown = "%H:%M" if started.date() == dt.date.today() else "%Y-%m-%d %H:%M"
-            when = f", started {started.strftime(shown)}"
-        who = f"another {command} (pid {holder['pid']}{when})"
-    return f"{who} is writing to {root}/; wait for it or stop it"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,985 @@
+"""The registry: everything the index keeps besides chunk vectors. Article bodies and metadata,
+chunk offsets, sentence spans and vectors, write states, a generation counter, and who may
+write.
+
+One protocol, two implementations:
+- `SqliteRegistry`, a file in the store folder beside embedded Chroma (the default: one
+  machine, several processes);
+- `ChromaRegistry`, collections in the Chroma server (`ASSISTANT_CHROMA_URL`), so every
+  machine that reaches the server sees the same articles and a replica needs no local state
+  but caches.
+
+Both keep the write protocol of `Store`: articles are marked `pending` before their vectors
+change, and one commit makes them `ready` and moves the generation on. Readers only trust
+`ready` articles, and key every cache by the generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.errors import StoreBusyError, StoreMissingError
+from assistant.types import Article, ArticleMeta, Chunk
+
+ChunkRow = tuple[str, str, int, int]  # chunk id, article id, start, end
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, hash TEXT NOT NULL, state TEXT NOT NULL, title TEXT NOT NULL,
+    date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, body TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
+-- Covering indexes: the retriever's start-up scans read these columns only, not the rows
+-- with their sentence-vector blobs (halves a cold first query at 100k chunks).
+CREATE INDEX IF NOT EXISTS chunks_offsets ON chunks(article_id, idx, id, start, "end");
+CREATE INDEX IF NOT EXISTS articles_ready ON articles(state, id, title, path, hash, date, source,
+    url, n_chunks);
+"""
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as the registry knows it, with its sentence spans and vectors."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
+    sentences: list[tuple[int, int]]
+    sentence_vectors: np.ndarray
+
+
+class Registry(Protocol):
+    """What `Store`, ingest and the readers need from a registry."""
+
+    label: str
+
+    def close(self) -> None: ...
+
+    def generation(self) -> int:
+        """Moved on by every commit that changes what readers see."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def clear_meta(self, key: str) -> None: ...
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        """article id -> (content hash, state), every article whatever its state."""
+        ...
+
+    def paths(self) -> dict[str, str]:
+        """article id -> its stored path (relative in stores written by older versions)."""
+        ...
+
+    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[ChunkRow]]:
+        """The generation, the ready articles and their chunks, as of one moment."""
+        ...
+
+    def chunk_texts(self) -> tuple[int, Iterable[tuple[str, str]]]:
+        """The generation and (chunk id, text) of every ready chunk, in a stable order."""
+        ...
+
+    def ready_articles(self) -> dict[str, ArticleMeta]: ...
+
+    def ready_chunks(self) -> list[ChunkRow]: ...
+
+    def load_articles(self) -> list[Article]:
+        """Every ready article as stored (to chunk it again without its file)."""
+        ...
+
+    def body(self, article_id: str, content_hash: str | None = None) -> str | None:
+        """The body of a ready article; None when there is none, or when `content_hash` is
+        given and the stored article is another version."""
+        ...
+
+    def bodies(self, article_ids: Iterable[str]) -> dict[str, str]: ...
+
+    def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
+
+    def mark(self, articles: Sequence[Article], state: str) -> None:
+        """Record that these articles are being (re)written, before Chroma is touched."""
+        ...
+
+    def mark_ids(self, article_ids: Sequence[str], state: str) -> None: ...
+
+    def commit_articles(self, articles: Sequence[Article], chunks: dict[str, list[Chunk]],
+                        sentence_vectors: dict[str, np.ndarray], embedding_model: str) -> int:
+        """The new chunks replace the old and the articles become `ready`; the new generation."""
+        ...
+
+    def delete_articles(self, article_ids: Sequence[str]) -> int: ...
+
+    def move_articles(self, paths: dict[str, str]) -> int: ...
+
+    def reset(self) -> int:
+        """Forget every article and the settings they were made with (for --rebuild)."""
+        ...
+
+    def writer(self, command: str) -> contextlib.AbstractContextManager[None]:
+        """Be the only writer, or raise `StoreBusyError` at once."""
+        ...
+
+    def check_writer(self) -> None:
+        """Raise `StoreBusyError` if this process is no longer the writer (a lost lease)."""
+        ...
+
+
+# -- SQLite beside embedded Chroma -----------------------------------------------------------
+
+
+class SqliteRegistry:
+    """SQLite: article bodies and metadata, chunk offsets and sentence vectors, write states."""
+
+    def __init__(self, path: Path, writer_lock: Path) -> None:
+        self.path = path
+        self.label = str(path.parent)
+        self._writer_lock = writer_lock
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._connect().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def clear_meta(self, key: str) -> None:
+        with self._write_lock:
+            self._connect().execute("DELETE FROM meta WHERE key=?", (key,))
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the same commit."""
+        db = self._connect()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        rows = self._connect().execute("SELECT id, hash, state FROM articles")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def paths(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._connect().execute("SELECT id, path FROM articles")}
+
+    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[ChunkRow]]:
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            return int(row[0]) if row else 0, self._ready_articles(db), self._ready_chunks(db)
+
+    def chunk_texts(self) -> tuple[int, Iterable[tuple[str, str]]]:
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            rows = self._ready_chunks(db)
+            bodies = dict(db.execute("SELECT id, body FROM articles WHERE state='ready'"))
+        return (int(row[0]) if row else 0, [(cid, bodies[aid][s:e]) for cid, aid, s, e in rows])
+
+    def load_articles(self) -> list[Article]:
+        rows = self._connect().execute(
+            "SELECT id, title, body, path, date, source, url, hash FROM articles"
+            " WHERE state='ready' ORDER BY id"
+        )
+        return [Article(id=r[0], title=r[1], body=r[2], path=r[3], date=r[4], source=r[5],
+                        url=r[6], content_hash=r[7]) for r in rows]
+
+    def mark(self, articles: Sequence[Article], state: str) -> None:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                """INSERT INTO articles (id, hash, state, title, date, source, url, path, body)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state=excluded.state""",
+                [
+                    (a.id, a.content_hash, state, a.title, a.date, a.source, a.url, a.path, a.body)
+                    for a in articles
+                ],
+            )
+            db.execute("COMMIT")
+
+    def mark_ids(self, article_ids: Sequence[str], state: str) -> None:
+        with self._write_lock:
+            db = self._connect()
+            db.executemany("UPDATE articles SET state=? WHERE id=?", [(state, i) for i in article_ids])
+
+    def commit_articles(
+        self,
+        articles: Sequence[Article],
+        chunks: dict[str, list[Chunk]],
+        sentence_vectors: dict[str, np.ndarray],
+        embedding_model: str,
+    ) -> int:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [(a.id,) for a in articles]
+                db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
+                db.executemany(
+                    """INSERT INTO articles (id, hash, state, title, date, source, url, path, body,
+                       n_chunks) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state='ready',
+                       title=excluded.title, date=excluded.date, source=excluded.source,
+                       url=excluded.url, path=excluded.path, body=excluded.body,
+                       n_chunks=excluded.n_chunks""",
+                    [
+                        (a.id, a.content_hash, a.title, a.date, a.source, a.url, a.path, a.body,
+                         len(chunks[a.id]))
+                        for a in articles
+                    ],
+                )
+                db.executemany(
+                    'INSERT OR REPLACE INTO chunks (id, article_id, idx, start, "end", sentences,'
+                    " sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            c.id, c.article_id, c.index, c.start, c.end,
+                            json.dumps([[s.start, s.end] for s in c.sentences]),
+                            sentence_vectors[c.id].astype(np.float16).tobytes(),
+                        )
+                        for a in articles
+                        for c in chunks[a.id]
+                    ],
+                )
+                generation = self._bump(db, embedding_model)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return generation
+
+    def delete_articles(self, article_ids: Sequence[str]) -> int:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            ids = [(i,) for i in article_ids]
+            db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
+            db.executemany("DELETE FROM articles WHERE id=?", ids)
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
+        return generation
+
+    def move_articles(self, paths: dict[str, str]) -> int:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE articles SET path=? WHERE id=?",
+                           [(path, i) for i, path in paths.items()])
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
+        return generation
+
+    def reset(self) -> int:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM chunks")
+            db.execute("DELETE FROM articles")
+            db.execute("DELETE FROM meta WHERE key IN ('embedding_model', 'chunking')")
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
+        return generation
+
+    def _bump(self, db: sqlite3.Connection, embedding_model: str | None) -> int:
+        row = db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET "
+            "value=CAST(value AS INTEGER)+1 RETURNING value"
+        ).fetchall()[0]
+        if embedding_model:
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,)
+            )
+        return int(row[0])
+
+    def ready_articles(self) -> dict[str, ArticleMeta]:
+        return self._ready_articles(self._connect())
+
+    def ready_chunks(self) -> list[ChunkRow]:
+        """(chunk id, article id, start, end) of ready articles, in a stable order."""
+        return self._ready_chunks(self._connect())
+
+    @staticmethod
+    def _ready_articles(db: sqlite3.Connection) -> dict[str, ArticleMeta]:
+        rows = db.execute(
+            "SELECT id, title, path, hash, date, source, url, n_chunks FROM articles"
+            " WHERE state='ready'"
+        )
+        return {r[0]: ArticleMeta(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
+
+    @staticmethod
+    def _ready_chunks(db: sqlite3.Connection) -> list[ChunkRow]:
+        rows = db.execute(
+            'SELECT c.id, c.article_id, c.start, c."end" FROM chunks c JOIN articles a'
+            " ON a.id=c.article_id WHERE a.state='ready' ORDER BY c.article_id, c.idx"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def body(self, article_id: str, content_hash: str | None = None) -> str | None:
+        row = self._connect().execute(
+            "SELECT body FROM articles WHERE id=? AND state='ready' AND (? IS NULL OR hash=?)",
+            (article_id, content_hash, content_hash),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(set(article_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._connect().execute(
+            f"SELECT id, body FROM articles WHERE state='ready' AND id IN ({marks})", ids
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._connect().execute(
+            'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
+            f" WHERE id IN ({marks})",
+            list(chunk_ids),
+        )
+        out = {}
+        for r in rows:
+            spans = [(int(s[0]), int(s[1])) for s in json.loads(r[4])]
+            vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
+            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
+        return out
+
+    @contextlib.contextmanager
+    def writer(self, command: str) -> Iterator[None]:
+        """An flock dies with its process, so a killed ingest never leaves a stale lock; the
+        file only tells the next writer who holds it."""
+        path = self._writer_lock
+        fd = lock_file(path, wait=False)
+        if fd is None:
+            holder: dict[str, Any] = {}
+            with contextlib.suppress(OSError, ValueError):
+                holder = json.loads(path.read_text() or "{}")
+            raise StoreBusyError(busy_message(holder, f"{path.parent}/"))
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(_holder(command)).encode(), 0)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)
+
+    def check_writer(self) -> None:
+        """An flock cannot be taken away from a live process."""
+
+
+# -- collections in a Chroma server ----------------------------------------------------------
+
+# Readers look at the generation at most this often; a replica is this much behind at worst
+# before it starts loading another process's commit.
+GENERATION_SECONDS = 0.5
+PAGE = 1000  # records per request when a whole collection is read
+WRITE_BATCH = 500  # records per request when writing (Chroma's limit here is 5,461)
+LEASE_PREFIX = "lease-"
+
+
+class ChromaRegistry:
+    """The registry as four collections in the Chroma server, beside the chunk collection:
+
+    - `<name>_articles`: one record per article, metadata only: state, content hash, title,
+      date, source, url, path, and its chunks as `[[chunk id, start, end], ...]`. Each record
+      is written whole, so it is the unit a reader can trust.
+    - `<name>_bodies`: the body, zlib-compressed and base64-encoded in the metadata, with the
+      content hash it belongs to. Not as a Chroma document: single-node Chroma stores each
+      document three times (the row, a string index and a trigram full-text index), 8x the
+      text against 2x (bench/README.md).
+    - `<name>_sentences`: per chunk, its sentence spans and float16 sentence vectors
+      (base64). One record per sentence with the vector as its embedding measured 18x slower
+      to write: Chroma builds an HNSW index over every record's embedding.
+    - `<name>_meta`: the generation, the embedding model and chunk settings, and the writer
+      lease.
+
+    Chroma has no transactions across records, so the write order carries the guarantees:
+    an article is marked `pending` (readers drop it), its vectors, sentences and body are
+    replaced, then its record is written `ready` with its new chunks, and only then does the
+    generation move on. A reader reads the generation before anything else, so whatever it
+    builds is labelled with a generation at or before what it saw, and is rebuilt when the
+    generation moves again. A chunk id carries the article's content hash (chunking.chunk_id),
+    and a body is trusted only with the hash its reader expects, so versions never mix.
+
+    Records that are not vectors still need an embedding: a one-number placeholder.
+    """
+
+    def __init__(self, connect: Callable[[], Any], name: str, label: str, *,
+                 create: bool, lease_seconds: float) -> None:
+        self.label = label
+        self._client = connect()
+        self._names = {kind: f"{name}_{kind}" for kind in ("articles", "bodies", "sentences", "meta")}
+        self._handles: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._generation = (-1, 0.0)  # (value, monotonic time read)
+        self._articles: tuple[int, dict[str, dict[str, Any]]] | None = None
+        if not create and not self.exists():
+            raise StoreMissingError(
+                f"no index in the Chroma server at {label} yet (collection "
+                f"{self._names['articles']!r}); run `assistant ingest` first")
+        for kind in self._names:
+            self._collection(kind)
+        self._lease = ChromaLease(lambda: self._collection("meta"), lease_seconds, label)
+
+    def exists(self) -> bool:
+        from chromadb.errors import NotFoundError
+
+        try:
+            self._client.get_collection(self._names["articles"], embedding_function=None)
+        except NotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._lease.stop()
+
+    def _collection(self, kind: str, fresh: bool = False) -> Any:
+        handle = None if fresh else self._handles.get(kind)
+        if handle is None:
+            handle = self._client.get_or_create_collection(self._names[kind],
+                                                           embedding_function=None)
+            self._handles[kind] = handle
+        return handle
+
+    def _call(self, kind: str, method: str, **kwargs: Any) -> Any:
+        """`collection.method(**kwargs)`, again on a fresh handle if another process recreated
+        the collection (`--rebuild`) since this one was opened."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return getattr(self._collection(kind), method)(**kwargs)
+        except NotFoundError:
+            return getattr(self._collection(kind, fresh=True), method)(**kwargs)
+
+    def _scan(self, kind: str, include: list[str]) -> Iterator[dict[str, Any]]:
+        """A whole collection, page by page, in the server's (insertion) order."""
+        offset = 0
+        while True:
+            page = self._call(kind, "get", limit=PAGE, offset=offset, include=include)
+            if page["ids"]:
+                yield page
+            if len(page["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def _write(self, kind: str, method: str, ids: Sequence[str],
+               metadatas: Sequence[dict[str, Any]]) -> None:
+        for b in range(0, len(ids), WRITE_BATCH):
+            part = list(ids[b : b + WRITE_BATCH])
+            kwargs: dict[str, Any] = {"ids": part, "metadatas": list(metadatas[b : b + WRITE_BATCH])}
+            if method != "update":
+                kwargs["embeddings"] = _placeholders(part)
+            self._call(kind, method, **kwargs)
+
+    def _delete(self, kind: str, ids: Sequence[str]) -> None:
+        for b in range(0, len(ids), WRITE_BATCH):
+            part = list(ids[b : b + WRITE_BATCH])
+            self._call(kind, "delete", ids=part)
+
+    # -- meta and the generation -----------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        got = self._call("meta", "get", ids=[f"meta:{key}"], include=["metadatas"])
+        return str(got["metadatas"][0]["value"]) if got["ids"] else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("meta", "upsert", [f"meta:{key}"], [{"kind": "meta", "value": value}])
+
+    def clear_meta(self, key: str) -> None:
+        self._delete("meta", [f"meta:{key}"])
+
+    def generation(self) -> int:
+        value, read_at = self._generation
+        if value >= 0 and time.monotonic() - read_at < GENERATION_SECONDS:
+            return value
+        got = self._call("meta", "get", ids=["generation"], include=["metadatas"])
+        value = int(got["metadatas"][0]["value"]) if got["ids"] else 0
+        self._generation = (value, time.monotonic())
+        return value
+
+    def _next_generation(self) -> int:
+        """Only the lease holder writes, so reading the generation and adding one is safe."""
+        self._generation = (-1, 0.0)
+        return self.generation() + 1
+
+    def _bump(self, value: int | None = None) -> int:
+        """Publish generation `value` (default: the next one): the commit point for readers."""
+        value = self._next_generation() if value is None else value
+        self._write("meta", "upsert", ["generation"], [{"kind": "generation", "value": value}])
+        self._generation = (value, time.monotonic())
+        return value
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _article_records(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """The generation and every article record, read once per generation."""
+        with self._lock:
+            generation = self.generation()
+            cached = self._articles
+            if cached is not None and cached[0] == generation:
+                return cached
+            records: dict[str, dict[str, Any]] = {}
+            for page in self._scan("articles", ["metadatas"]):
+                records.update(zip(page["ids"], page["metadatas"], strict=True))
+            self._articles = (generation, records)
+            return self._articles
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        return {i: (m["hash"], m["state"]) for i, m in self._article_records()[1].items()}
+
+    def paths(self) -> dict[str, str]:
+        return {i: m["path"] for i, m in self._article_records()[1].items()}
+
+    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[ChunkRow]]:
+        generation, records = self._article_records()
+        return generation, _ready_metas(records), _ready_rows(records)
+
+    def ready_articles(self) -> dict[str, ArticleMeta]:
+        return _ready_metas(self._article_records()[1])
+
+    def ready_chunks(self) -> list[ChunkRow]:
+        return _ready_rows(self._article_records()[1])
+
+    def chunk_texts(self) -> tuple[int, Iterable[tuple[str, str]]]:
+        generation, records = self._article_records()
+
+        def texts() -> Iterator[tuple[str, str]]:
+            # Streamed page by page: a million chunks' texts never sit in memory at once.
+            for page in self._scan("bodies", ["metadatas"]):
+                for article_id, stored in zip(page["ids"], page["metadatas"], strict=True):
+                    meta = records.get(article_id)
+                    if meta is None or meta["state"] != "ready" or meta["hash"] != stored["hash"]:
+                        continue  # written after the records were read: the next generation's
+                    body = _unpack_text(stored["body"])
+                    for chunk_id, start, end in json.loads(meta["chunks"]):
+                        yield chunk_id, body[start:end]
+
+        return generation, texts()
+
+    def load_articles(self) -> list[Article]:
+        _, records = self._article_records()
+        found = []
+        for page in self._scan("bodies", ["metadatas"]):
+            for article_id, stored in zip(page["ids"], page["metadatas"], strict=True):
+                meta = records.get(article_id)
+                if meta is not None and meta["state"] == "ready" and meta["hash"] == stored["hash"]:
+                    found.append(_article(article_id, meta, _unpack_text(stored["body"])))
+        return sorted(found, key=lambda a: a.id)
+
+    def body(self, article_id: str, content_hash: str | None = None) -> str | None:
+        if content_hash is None:
+            # No version to check against: the one the article record calls ready.
+            got = self._call("articles", "get", ids=[article_id], include=["metadatas"])
+            if not got["ids"] or got["metadatas"][0]["state"] != "ready":
+                return None
+            content_hash = str(got["metadatas"][0]["hash"])
+        return self._bodies([article_id], {article_id: content_hash}).get(article_id)
+
+    def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(article_ids))
+        if not ids:
+            return {}
+        got = self._call("articles", "get", ids=ids, include=["metadatas"])
+        wanted = {i: str(m["hash"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                  if m["state"] == "ready"}
+        return self._bodies(list(wanted), wanted)
+
+    def _bodies(self, ids: list[str], hashes: dict[str, str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        got = self._call("bodies", "get", ids=ids, include=["metadatas"])
+        return {i: _unpack_text(m["body"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                if m["hash"] == hashes.get(i)}
+
+    def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
+        if not chunk_ids:
+            return {}
+        ids = list(dict.fromkeys(chunk_ids))
+        got = self._call("sentences", "get", ids=ids, include=["metadatas"])
+        out = {}
+        for chunk_id, m in zip(got["ids"], got["metadatas"], strict=True):
+            spans = [(int(s[0]), int(s[1])) for s in json.loads(m["sentences"])]
+            vectors = np.frombuffer(base64.b64decode(m["vectors"]), dtype=np.float16)
+            out[chunk_id] = ChunkRecord(chunk_id, m["article_id"], int(m["start"]), int(m["end"]),
+                                        spans, vectors.reshape(len(spans), -1).astype(np.float32))
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def mark(self, articles: Sequence[Article], state: str) -> None:
+        # The whole record, so nothing of a previous version (its chunks) outlives it.
+        self._write("articles", "upsert", [a.id for a in articles],
+                    [_article_metadata(a, state, [], 0) for a in articles])
+
+    def mark_ids(self, article_ids: Sequence[str], state: str) -> None:
+        self._write("articles", "update", article_ids, [{"state": state}] * len(article_ids))
+
+    def commit_articles(
+        self,
+        articles: Sequence[Article],
+        chunks: dict[str, list[Chunk]],
+        sentence_vectors: dict[str, np.ndarray],
+        embedding_model: str,
+    ) -> int:
+        ids = [a.id for a in articles]
+        self._delete_sentences(ids)
+        listed = [c for a in articles for c in chunks[a.id]]
+        self._write("sentences", "add", [c.id for c in listed], [
+            {"article_id": c.article_id, "start": c.start, "end": c.end,
+             "sentences": json.dumps([[s.start, s.end] for s in c.sentences]),
+             "vectors": base64.b64encode(
+                 sentence_vectors[c.id].astype(np.float16).tobytes()).decode("ascii")}
+            for c in listed])
+        self._write("bodies", "upsert", ids,
+                    [{"hash": a.content_hash, "body": _pack_text(a.body)} for a in articles])
+        self.set_meta("embedding_model", embedding_model)
+        generation = self._next_generation()
+        self._write("articles", "upsert", ids, [
+            _article_metadata(a, "ready", chunks[a.id], generation) for a in articles])
+        return self._bump(generation)
+
+    def _delete_sentences(self, article_ids: Sequence[str]) -> None:
+        for b in range(0, len(article_ids), WRITE_BATCH):
+            part = list(article_ids[b : b + WRITE_BATCH])
+            where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
+            self._call("sentences", "delete", where=where)
+
+    def delete_articles(self, article_ids: Sequence[str]) -> int:
+        self._delete_sentences(article_ids)
+        self._delete("bodies", article_ids)
+        self._delete("articles", article_ids)
+        return self._bump()
+
+    def move_articles(self, paths: dict[str, str]) -> int:
+        self._write("articles", "update", list(paths), [{"path": p} for p in paths.values()])
+        return self._bump()
+
+    def reset(self) -> int:
+        from chromadb.errors import NotFoundError
+
+        for kind in ("articles", "bodies", "sentences"):
+            with contextlib.suppress(NotFoundError):
+                self._client.delete_collection(self._names[kind])
+            self._collection(kind, fresh=True)
+        self.clear_meta("embedding_model")
+        self.clear_meta("chunking")
+        return self._bump()
+
+    @contextlib.contextmanager
+    def writer(self, command: str) -> Iterator[None]:
+        self._lease.take(command)
+        try:
+            yield
+        finally:
+            self._lease.release()
+
+    def check_writer(self) -> None:
+        self._lease.check()
+
+
+def _placeholders(ids: Sequence[str]) -> list[list[float]]:
+    """A one-number embedding per record, spread out so Chroma's HNSW graph is not a pile of
+    equal points."""
+    return [[zlib.crc32(i.encode("utf-8")) / 2**32] for i in ids]
+
+
+def _pack_text(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+
+
+def _unpack_text(packed: str) -> str:
+    return zlib.decompress(base64.b64decode(packed)).decode("utf-8")
+
+
+def _article_metadata(article: Article, state: str, chunks: Sequence[Chunk],
+                      generation: int) -> dict[str, Any]:
+    # Chroma takes no None in metadata: absent fields are stored as "".
+    return {
+        "state": state, "hash": article.content_hash, "title": article.title,
+        "date": article.date or "", "source": article.source or "", "url": article.url or "",
+        "path": article.path, "n_chunks": len(chunks),
+        "chunks": json.dumps([[c.id, c.start, c.end] for c in chunks]),
+        "generation": generation,
+    }
+
+
+def _meta(article_id: str, m: dict[str, Any]) -> ArticleMeta:
+    return ArticleMeta(article_id, m["title"], m["path"], m["hash"], m["date"] or None,
+                       m["source"] or None, m["url"] or None, int(m["n_chunks"]))
+
+
+def _article(article_id: str, m: dict[str, Any], body: str) -> Article:
+    return Article(id=article_id, title=m["title"], body=body, path=m["path"],
+                   date=m["date"] or None, source=m["source"] or None, url=m["url"] or None,
+                   content_hash=m["hash"])
+
+
+def _ready_metas(records: dict[str, dict[str, Any]]) -> dict[str, ArticleMeta]:
+    return {i: _meta(i, m) for i, m in records.items() if m["state"] == "ready"}
+
+
+def _ready_rows(records: dict[str, dict[str, Any]]) -> list[ChunkRow]:
+    """Ordered by article id and chunk index, as SqliteRegistry orders them."""
+    return [(cid, i, int(s), int(e)) for i in sorted(records) if records[i]["state"] == "ready"
+            for cid, s, e in json.loads(records[i]["chunks"])]
+
+
+# -- the writer lease in a Chroma server ------------------------------------------------------
+
+
+class ChromaLease:
+    """One writer at a time among processes on any machine that share a Chroma server.
+
+    Chroma has no compare-and-swap, but adding a record whose id exists is ignored: the first
+    add in the server's log wins, and every reader sees the same winner. Taking the lease adds
+    `lease-<n+1>` after the current `lease-<n>`; whoever's token that record holds is the
+    writer, and n is its fencing number. The holder renews its expiry every third of the
+    lease time and checks, before each write, that no later lease exists. A lease is free
+    when released, expired, or held by a process on this machine that is gone (a kill -9 is
+    taken over at once; another machine's crashed ingest after the lease time).
+    """
+
+    def __init__(self, meta: Callable[[], Any], seconds: float, label: str) -> None:
+        self._meta = meta
+        self._seconds = seconds
+        self._label = label
+        self._mine: dict[str, Any] | None = None
+        self._lost: str | None = None
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _leases(self) -> list[dict[str, Any]]:
+        got = self._meta().get(where={"kind": "lease"}, include=["metadatas"])
+        return sorted(got["metadatas"], key=lambda m: int(m["n"]))
+
+    def _current(self) -> dict[str, Any] | None:
+        leases = self._leases()
+        return leases[-1] if leases else None
+
+    def take(self, command: str) -> None:
+        for _ in range(3):
+            top = self._current()
+            if top is not None and _held(top):
+                raise StoreBusyError(busy_message(top, self._label, lease=True))
+            n = int(top["n"]) + 1 if top else 1
+            mine = {**_holder(command), "kind": "lease", "n": n, "token": uuid.uuid4().hex,
+                    "expires": time.time() + self._seconds, "released": False}
+            record = f"{LEASE_PREFIX}{n:012d}"
+            self._meta().add(ids=[record], embeddings=_placeholders([record]), metadatas=[mine])
+            got = self._meta().get(ids=[record], include=["metadatas"])
+            if got["ids"] and got["metadatas"][0]["token"] == mine["token"]:
+                self._mine, self._lost = mine, None
+                stale = [f"{LEASE_PREFIX}{int(m['n']):012d}" for m in self._leases()
+                         if int(m["n"]) < n]
+                if stale:
+                    self._meta().delete(ids=stale)
+                self._stop.clear()
+                self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                                 name="writer-lease")
+                self._renewer.start()
+                return
+        raise StoreBusyError(f"another ingest took the writer lease of {self._label} at the "
+                             "same moment; run again")
+
+    def _record(self) -> str:
+        assert self._mine is not None
+        return f"{LEASE_PREFIX}{int(self._mine['n']):012d}"
+
+    def _still_mine(self) -> bool:
+        top = self._current()
+        assert self._mine is not None
+        if top is None or top["token"] != self._mine["token"]:
+            who = busy_message(top, self._label, lease=True) if top else "nobody holds it"
+            self._lost = f"this ingest lost the writer lease of {self._label}: {who}"
+            return False
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            try:
+                if not self._still_mine():
+                    return
+                expires = time.time() + self._seconds
+                self._meta().update(ids=[self._record()], metadatas=[{"expires": expires}])
+                assert self._mine is not None
+                self._mine["expires"] = expires
+            except Exception:  # the server may be briefly away; the expiry decides
+                if self._mine is not None and time.time() > float(self._mine["expires"]):
+                    self._lost = (f"this ingest could not renew its writer lease of "
+                                  f"{self._label} in time")
+                    return
+
+    def check(self) -> None:
+        if self._mine is None:
+            raise StoreBusyError("this process does not hold the writer lease")
+        if self._lost is None:
+            self._still_mine()
+        if self._lost is not None:
+            raise StoreBusyError(self._lost)
+
+    def release(self) -> None:
+        self.stop()
+        if self._mine is not None and self._lost is None:
+            with contextlib.suppress(Exception):
+                if self._still_mine():
+                    self._meta().update(ids=[self._record()],
+                                        metadatas=[{"released": True, "expires": 0.0}])
+        self._mine = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(timeout=5)
+        self._renewer = None
+
+
+def _held(lease: dict[str, Any]) -> bool:
+    """Whether a lease record still belongs to a live writer."""
+    if lease.get("released") or float(lease.get("expires", 0)) <= time.time():
+        return False
+    if lease.get("host") == _HOST and lease.get("boot") == _boot_id():
+        # A process on this machine: alive only if that pid still runs the same process.
+        started = _process_started(int(lease.get("pid", 0)))
+        return started is not None and started == lease.get("pid_started")
+    return True
+
+
+# -- who holds a lock ------------------------------------------------------------------------
+
+_HOST = socket.gethostname()
+
+
+def _boot_id() -> str:
+    """Tells this boot of this machine from others (pids repeat across reboots)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_started(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot), or None if there is none: a pid
+    reused by another process after a crash has another start time."""
+    if pid <= 0:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone, or no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return 0  # alive, start time unknown (no /proc)
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+    if fields[0] in ("Z", "X"):
+        return None  # killed and not yet reaped: it will never write again
+    return int(fields[19])  # field 22 of proc(5), starttime
+
+
+def _holder(command: str) -> dict[str, Any]:
+    pid = os.getpid()
+    return {"pid": pid, "command": command, "host": _HOST, "boot": _boot_id(),
+            "pid_started": _process_started(pid) or 0,
+            "started": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+def busy_message(holder: dict[str, Any] | None, where: str, lease: bool = False) -> str:
+    """Who is writing, from what the holder wrote about itself."""
+    holder = holder or {}
+    who = "another ingest"
+    if isinstance(holder, dict) and holder.get("pid"):
+        command = "ingest --rebuild" if holder.get("command") == "rebuild" else "ingest"
+        host = f" on {holder['host']}" if lease and holder.get("host") else ""
+        when = ""
+        with contextlib.suppress(TypeError, ValueError):
+            started = dt.datetime.fromisoformat(str(holder.get("started")))
+            shown = "%H:%M" if started.date() == dt.date.today() else "%Y-%m-%d %H:%M"
+            when = f", started {started.strftime(shown)}"
+        who = f"another {command} (pid {holder['pid']}{host}{when})"
+    if lease and holder.get("expires"):
+        until = dt.datetime.fromtimestamp(float(holder["expires"])).strftime("%H:%M:%S")
+        return (f"{who} is writing to {where}; wait for it or stop it (its lease expires at "
+                f"{until} unless it renews it)")
+    return f"{who} is writing to {where}; wait for it or stop it"
+
+
+def lock_file(path: Path, *, wait: bool) -> int | None:
+    """An exclusive flock on `path`: its descriptor, or None when held elsewhere and not `wait`."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if not wait and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    fd = lock_file(path, wait=True)
+    assert fd is not None
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+

@@ -1,0 +1,471 @@
+"""Several machines on one Chroma server: `assistant serve` replicas with empty store folders
+answer from the server alone, follow an ingest run elsewhere, agree after ingests killed at
+random moments, and keep answering when one of them dies. Everything is real: `chroma run`,
+the CLI and the servers in their own processes, the ONNX model, HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assistant.articles import read_articles
+from assistant.errors import StoreBusyError
+from assistant.ingest import ingest
+
+from .conftest import CORPUS, ROOT, make_services
+from .test_shared_store import NEW_ARTICLE
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TODAY = "2026-12-01"
+NEW_QUESTION = "What did the Quillbury volcano cover with ash?"
+# Question -> the article its answer must cite (from the 46-article test corpus).
+QUESTIONS = {
+    "Which contractor is carrying out the Harbor Bridge repairs?": "c01-harbor-bridge-closure",
+    "How many jobs is Corvane Systems cutting?": "c21-corvane-layoffs",
+    "When does the plastic bag ban take effect?": "c05-council-plastic-bag-ban",
+    "How many turbines will the Gull Point Wind Farm have?": "c36-wind-farm-approval",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"{what} exited with {proc.returncode}"
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not start listening on {port}")
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def chroma_server(folder: Path) -> Iterator[str]:
+    """`chroma run` on 127.0.0.1, as the README tells a user to start it."""
+    port = free_port()
+    log = (folder.parent / f"{folder.name}.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1",
+         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    try:
+        wait_for_port(port, proc, "chroma run", 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+        log.close()
+
+
+def environment(chroma_url: str) -> dict[str, str]:
+    return {**os.environ, "ASSISTANT_CHROMA_URL": chroma_url, "ASSISTANT_LLM": "extractive"}
+
+
+def run_cli(chroma_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "assistant"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env=environment(chroma_url))
+
+
+@dataclass
+class Replica:
+    """`assistant serve` with an empty store folder of its own and only the Chroma URL."""
+
+    chroma_url: str
+    store: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Replica:
+        assert not self.store.exists() or not any(self.store.iterdir())
+        log = (self.store.parent / f"{self.store.name}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "assistant"), "serve", "--port", str(self.port), "--store", str(self.store)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment(self.chroma_url))
+        log.close()
+        return self
+
+    def wait_ready(self) -> dict[str, Any]:
+        assert self.proc is not None
+        wait_for_port(self.port, self.proc, f"replica on {self.port}", 240)
+        deadline = time.monotonic() + 60
+        while True:
+            reply = httpx.get(f"{self.url}/readyz", timeout=30)
+            if reply.status_code == 200 or time.monotonic() > deadline:
+                assert reply.status_code == 200, reply.text
+                return dict(reply.json())
+            time.sleep(0.2)
+
+    def answer(self, question: str) -> dict[str, Any]:
+        reply = httpx.post(f"{self.url}/api/answer", json={"question": question, "today": TODAY},
+                           timeout=60)
+        assert reply.status_code == 200, reply.text
+        body = dict(reply.json())
+        body.pop("timings_ms")
+        return body
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+@dataclass
+class Cluster:
+    chroma_url: str
+    work: Path
+    corpus: Path
+    replicas: list[Replica]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A Chroma server holding the test corpus, ingested by a job on its own store folder,
+    and two replicas started afterwards on empty folders of their own."""
+    work = tmp_path_factory.mktemp("scale-out")
+    corpus = work / "articles"
+    shutil.copytree(CORPUS, corpus)
+    with chroma_server(work / "chroma-server") as url:
+        job = run_cli(url, "ingest", str(corpus), "--store", str(work / "job"), "--json")
+        assert job.returncode == 0, job.stderr
+        assert json.loads(job.stdout)["added"] == 46
+        replicas = [Replica(url, work / name).start() for name in ("replica-a", "replica-b")]
+        try:
+            for replica in replicas:
+                replica.wait_ready()
+            yield Cluster(url, work, corpus, replicas)
+        finally:
+            for replica in replicas:
+                if replica.proc is not None:
+                    stop(replica.proc)
+
+
+def wait_until_cited(replica: Replica, question: str, article_id: str,
+                     seconds: float = 60) -> tuple[dict[str, Any], float]:
+    """The replica's answer once it cites `article_id`, and how long that took."""
+    started = time.monotonic()
+    while True:
+        body = replica.answer(question)
+        if article_id in {c["article_id"] for c in body["citations"]}:
+            return body, time.monotonic() - started
+        assert time.monotonic() - started < seconds, (replica.url, body["answer"])
+        time.sleep(0.25)
+
+
+def test_replicas_on_empty_folders_answer_a_newly_ingested_article_alike(
+        cluster: Cluster) -> None:
+    a, b = cluster.replicas
+    assert not (a.store / "registry.sqlite3").exists()  # nothing but caches on a replica
+    before = a.answer(NEW_QUESTION)
+    assert "quillbury-volcano" not in {c["article_id"] for c in before["citations"]}
+
+    (cluster.corpus / "quillbury.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    other = run_cli(cluster.chroma_url, "ingest", str(cluster.corpus),
+                    "--store", str(cluster.work / "job-elsewhere"), "--json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["added"] == 1
+    # No restart: each replica notices the new generation and loads it within seconds
+    # (the bound here only keeps a broken build from hanging the suite).
+    from_a, _ = wait_until_cited(a, NEW_QUESTION, "quillbury-volcano", seconds=30)
+    from_b, _ = wait_until_cited(b, NEW_QUESTION, "quillbury-volcano", seconds=30)
+    assert from_a["grounded"] and "zebra farms" in from_a["answer"]
+    assert from_a == from_b  # answer, citations with offsets, passages and scores
+    for question in QUESTIONS:
+        assert a.answer(question) == b.answer(question)
+
+    # A one-shot CLI on yet another empty folder answers the same too.
+    asked = run_cli(cluster.chroma_url, "ask", NEW_QUESTION, "--today", TODAY, "--json",
+                    "--store", str(cluster.work / "laptop"))
+    assert asked.returncode == 0, asked.stderr
+    from_cli = json.loads(asked.stdout)
+    from_cli.pop("timings_ms")
+    assert from_cli == from_a
+
+
+@functools.lru_cache
+def chroma_client(chroma_url: str) -> Any:
+    """A plain chromadb client, to look at the server's collections from outside."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    host, port = chroma_url.rsplit(":", 1)
+    return chromadb.HttpClient(host=host.split("//")[1], port=int(port),
+                               settings=ChromaSettings(anonymized_telemetry=False))
+
+
+def chroma_records(chroma_url: str, collection: str = "news_chunks") -> dict[str, set[str]]:
+    """The ids in each of the server's collections for this index."""
+    client = chroma_client(chroma_url)
+    out = {}
+    for kind in ("", "_articles", "_bodies", "_sentences"):
+        ids = client.get_collection(collection + kind).get(include=[])["ids"]
+        assert len(ids) == len(set(ids))
+        out[kind or "chunks"] = set(ids)
+    return out
+
+
+# `assistant ingest` that kills itself with SIGKILL just before (or just after) its N-th write
+# request to Chroma: every distinct state a kill can leave behind is a write boundary, and
+# counting requests reaches each of them, where a timer mostly lands in the embedding.
+KILLABLE_INGEST = """
+import os, signal, sys
+from chromadb.api.fastapi import FastAPI
+import assistant.ingest
+from assistant.cli import main
+
+assistant.ingest.WRITE_CHUNKS = 6  # many small commits: many moments to be killed at
+kill_at, after = int(sys.argv[1]), sys.argv[2] == "after"
+real = FastAPI._make_request
+writes = 0
+
+def counted(self, method, path, **kwargs):
+    global writes
+    if method != "post" or path.rsplit("/", 1)[-1] not in ("add", "upsert", "update", "delete"):
+        return real(self, method, path, **kwargs)
+    writes += 1
+    if writes == kill_at and not after:
+        os.kill(os.getpid(), signal.SIGKILL)
+    out = real(self, method, path, **kwargs)
+    if writes == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+FastAPI._make_request = counted
+main(sys.argv[3:])
+"""
+
+
+def change_corpus(folder: Path, rng: random.Random, run: int) -> None:
+    """Edit some articles, delete one, add two: each run of ingest has work to do."""
+    files = sorted(p for p in folder.glob("*.md") if p.is_file())
+    for path in rng.sample(files, 4):
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\n\nUpdate {run}: officials in Riverton confirmed the details on "
+                    f"day {run} of the week, and said more reports would follow.\n")
+    rng.choice(files).unlink()
+    for i in range(2):
+        (folder / f"added-{run}-{i}.md").write_text(
+            f"---\nid: added-{run}-{i}\ntitle: Report {run}-{i} on the Dunmore ferry\n"
+            f"date: 2026-11-{10 + i:02d}\n---\nThe Dunmore ferry carried {100 * run + i} "
+            "passengers across the bay on its first day. The crossing took forty minutes and "
+            "the harbor master called it a success.\n", encoding="utf-8")
+
+
+def test_ingests_killed_at_random_moments_leave_chroma_and_every_replica_in_agreement(
+        cluster: Cluster) -> None:
+    rng = random.Random(13)
+    job = cluster.work / "killed-job"
+    checker = make_services(cluster.work / "checker", None,
+                            chroma_url=cluster.chroma_url).open_store()
+    left_pending = []
+    for run in range(6):
+        change_corpus(cluster.corpus, rng, run)
+        proc = subprocess.run(
+            [sys.executable, "-c", KILLABLE_INGEST, str(rng.randint(1, 40)),
+             rng.choice(["before", "after"]), "ingest", str(cluster.corpus), "--prune",
+             "--store", str(job)], cwd=ROOT, env=environment(cluster.chroma_url),
+            capture_output=True, text=True, timeout=600)
+        # Killed (or done, when the run had fewer writes); a dead writer on this machine
+        # leaves its lease to the next ingest at once.
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
+        left_pending.append(sum(s != "ready" for _, s in checker.registry.states().values()))
+    assert max(left_pending) > 0  # some kills did land between a write's two phases
+
+    final = run_cli(cluster.chroma_url, "ingest", str(cluster.corpus), "--prune",
+                    "--store", str(job), "--json")
+    assert final.returncode == 0, final.stderr
+    again = run_cli(cluster.chroma_url, "ingest", str(cluster.corpus), "--prune",
+                    "--store", str(job), "--json")
+    assert json.loads(again.stdout)["chunks_embedded"] == 0  # nothing left to repair
+
+    # Nothing lost, nothing duplicated: every file's article is ready, with exactly its
+    # chunks in Chroma, and no record of a previous version or a deleted article remains.
+    articles, problems = read_articles([cluster.corpus])
+    assert not problems
+    states = checker.registry.states()
+    assert set(states) == {a.id for a in articles}
+    assert {state for _, state in states.values()} == {"ready"}
+    assert {h for h, _ in states.values()} == {a.content_hash for a in articles}
+    chunk_ids = {row[0] for row in checker.registry.ready_chunks()}
+    records = chroma_records(cluster.chroma_url)
+    assert records["chunks"] == chunk_ids == records["_sentences"]
+    assert records["_articles"] == records["_bodies"] == set(states)
+    generation = checker.registry.generation()
+
+    # Every replica catches up to the same generation and serves the same index.
+    edited = max(articles, key=lambda a: a.body.count("Update "))
+    for replica in cluster.replicas:
+        deadline = time.monotonic() + 60
+        while (ready := replica.wait_ready())["loaded_generation"] != generation:
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.25)
+        assert ready["articles"] == len(articles) and ready["chunks"] == len(chunk_ids)
+        listed = httpx.get(f"{replica.url}/api/articles", params={"limit": 500}).json()
+        assert {a["id"] for a in listed["articles"]} == set(states)
+        served = httpx.get(f"{replica.url}/api/articles/{edited.id}").json()
+        assert served["body"] == edited.body
+    a, b = cluster.replicas
+    for question in QUESTIONS:
+        assert a.answer(question) == b.answer(question)
+
+
+async def hammer(urls: list[str], per_replica: int, stop_after: float,
+                 kill: tuple[float, Replica]) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
+    """`per_replica` clients per URL ask questions until `stop_after` seconds; `kill` says
+    when to kill which replica. Returns each URL's (status, question, body) results; a
+    connection error is status 0."""
+    results: dict[str, list[tuple[int, str, dict[str, Any]]]] = {u: [] for u in urls}
+    questions = list(QUESTIONS)
+    started = time.monotonic()
+
+    async def client(url: str, index: int) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            i = index
+            while time.monotonic() - started < stop_after:
+                question = questions[i % len(questions)]
+                i += 1
+                try:
+                    reply = await http.post("/api/answer",
+                                            json={"question": question, "today": TODAY})
+                    results[url].append((reply.status_code, question, reply.json()))
+                except httpx.TransportError:
+                    results[url].append((0, question, {}))
+                    await asyncio.sleep(0.05)
+
+    async def killer() -> None:
+        await asyncio.sleep(kill[0])
+        await asyncio.to_thread(kill[1].kill)
+
+    await asyncio.gather(killer(), *(client(u, i) for u in urls for i in range(per_replica)))
+    return results
+
+
+def test_a_replica_killed_under_load_leaves_the_other_answering_without_errors(
+        cluster: Cluster) -> None:
+    a, b = cluster.replicas
+    results = asyncio.run(hammer([a.url, b.url], per_replica=4, stop_after=20, kill=(6, a)))
+    survived = results[b.url]
+    assert len(survived) >= 20
+    for status, question, body in survived:
+        assert status == 200, body
+        assert body["question"] == question and body["grounded"] is True
+        assert QUESTIONS[question] in {c["article_id"] for c in body["citations"]}
+    lost = results[a.url]
+    assert any(status == 200 for status, *_ in lost)  # it was answering before it died
+    assert a.proc is not None and a.proc.returncode == -signal.SIGKILL
+
+    # The dead replica left nothing behind in the server: a new one on another empty folder
+    # answers exactly like the survivor.
+    fresh = Replica(cluster.chroma_url, cluster.work / "replica-c").start()
+    cluster.replicas.append(fresh)
+    fresh.wait_ready()
+    for question in QUESTIONS:
+        assert fresh.answer(question) == b.answer(question)
+
+
+# -- the writer lease, in one process against a real server ---------------------------------
+
+
+@pytest.fixture()
+def chroma_url(tmp_path: Path) -> Iterator[str]:
+    with chroma_server(tmp_path / "chroma-server") as url:
+        yield url
+
+
+def few_articles(folder: Path) -> Path:
+    folder.mkdir()
+    for name in sorted(os.listdir(CORPUS))[:3]:
+        shutil.copy(CORPUS / name, folder / name)
+    return folder
+
+
+def test_two_ingests_started_at_once_on_two_machines_do_not_both_write(
+        tmp_path: Path, chroma_url: str) -> None:
+    corpus = tmp_path / "articles"
+    shutil.copytree(CORPUS, corpus)
+    command = [str(BIN / "assistant"), "ingest", str(corpus), "--json", "--store"]
+    procs = [subprocess.Popen([*command, str(tmp_path / f"machine-{i}")], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=environment(chroma_url)) for i in (1, 2)]
+    outcomes = sorted((p.wait(timeout=600), p.pid, *p.communicate()) for p in procs)
+    (won, _, out, err), (refused, _, _, message) = outcomes
+    assert (won, refused) == (0, 75), (err, message)
+    assert json.loads(out)["added"] == 46
+    winner = next(p.pid for p in procs if p.returncode == 0)
+    assert f"another ingest (pid {winner} on {socket.gethostname()}, started " in message
+    assert f"is writing to {chroma_url}; wait for it or stop it" in message
+    store = make_services(tmp_path / "checker", None, chroma_url=chroma_url).open_store()
+    assert {c[0] for c in store.registry.ready_chunks()} == chroma_records(chroma_url)["chunks"]
+    assert store.stats().articles == 46
+
+
+def test_a_lease_left_by_a_crashed_ingest_on_another_machine_blocks_only_until_it_expires(
+        tmp_path: Path, chroma_url: str, embedder: Any) -> None:
+    services = make_services(tmp_path / "here", embedder, chroma_url=chroma_url)
+    store = services.open_store(create=True)
+    meta = store.registry._collection("meta")  # what a crashed writer elsewhere left behind
+    meta.add(ids=["lease-000000000001"], embeddings=[[0.5]], metadatas=[{
+        "kind": "lease", "n": 1, "token": "theirs", "pid": 4242, "host": "newsroom-7",
+        "boot": "other-boot", "pid_started": 1, "command": "ingest",
+        "started": "2026-12-01T09:00:00", "expires": time.time() + 3, "released": False}])
+    folder = few_articles(tmp_path / "articles")
+    with pytest.raises(StoreBusyError, match="pid 4242 on newsroom-7"):
+        ingest(store, services.embedder, [folder])
+    assert store.stats().articles == 0
+    time.sleep(3.5)
+    report = ingest(store, services.embedder, [folder])
+    assert report.added == 3 and store.stats().articles == 3
+
+
+def test_an_ingest_whose_lease_was_taken_over_stops_before_writing(
+        tmp_path: Path, chroma_url: str, embedder: Any) -> None:
+    folder = few_articles(tmp_path / "articles")
+    first = make_services(tmp_path / "first", embedder, chroma_url=chroma_url)
+    store = first.open_store(create=True)
+    ingest(store, first.embedder, [folder])
+    second = make_services(tmp_path / "second", embedder, chroma_url=chroma_url)
+    other = second.open_store()
+    with store.writing():
+        # This writer stalls past its lease (a long GC pause, a stopped VM): it expires, and
+        # another machine's ingest takes over.
+        meta = store.registry._collection("meta")
+        held = meta.get(where={"kind": "lease"})
+        meta.update(ids=held["ids"], metadatas=[{"expires": time.time() - 1}] * len(held["ids"]))
+        with other.writing(), pytest.raises(StoreBusyError, match="lost the writer lease"):
+            store.remove_articles([a.id for a in read_articles([folder])[0]])
+    assert other.stats().articles == 3 and store.registry.states() == other.registry.states()
