@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.errors import StoreBusyError, StoreMissingError
+from assistant.errors import StoreBusyError, StoreError, StoreMissingError
 from assistant.types import Article, ArticleMeta, Chunk
 
 ChunkRow = tuple[str, str, int, int]  # chunk id, article id, start, end
@@ -500,12 +500,17 @@ class ChromaRegistry:
     def _call(self, kind: str, method: str, **kwargs: Any) -> Any:
         """`collection.method(**kwargs)`, again on a fresh handle if another process recreated
         the collection (`--rebuild`) since this one was opened."""
+        import httpx
         from chromadb.errors import NotFoundError
 
         try:
-            return getattr(self._collection(kind), method)(**kwargs)
-        except NotFoundError:
-            return getattr(self._collection(kind, fresh=True), method)(**kwargs)
+            try:
+                return getattr(self._collection(kind), method)(**kwargs)
+            except NotFoundError:
+                return getattr(self._collection(kind, fresh=True), method)(**kwargs)
+        except httpx.TransportError as exc:
+            raise StoreError(f"cannot reach the Chroma server at {self.label}: {exc}; "
+                             "is `chroma run` up?") from exc
 
     def _scan(self, kind: str, include: list[str]) -> Iterator[dict[str, Any]]:
         """A whole collection, page by page, in the server's (insertion) order."""

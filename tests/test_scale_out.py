@@ -469,3 +469,47 @@ def test_an_ingest_whose_lease_was_taken_over_stops_before_writing(
         with other.writing(), pytest.raises(StoreBusyError, match="lost the writer lease"):
             store.remove_articles([a.id for a in read_articles([folder])[0]])
     assert other.stats().articles == 3 and store.registry.states() == other.registry.states()
+
+
+def test_readyz_tells_a_load_balancer_when_a_replica_can_answer_and_at_which_generation(
+        tmp_path: Path, embedder: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+
+    folder = few_articles(tmp_path / "articles")
+    server = chroma_server(tmp_path / "chroma-server")
+    url = server.__enter__()
+    try:
+        job = make_services(tmp_path / "job", embedder, chroma_url=url)
+        ingest(job.open_store(create=True), job.embedder, [folder])
+        replica = make_services(tmp_path / "replica", embedder, chroma_url=url)
+        with TestClient(create_app(replica, ui=False)) as client:
+
+            def ready_at(generation: int) -> dict[str, Any]:
+                deadline = time.monotonic() + 60
+                while True:  # the first call starts loading; a balancer polls like this
+                    reply = client.get("/readyz")
+                    body = dict(reply.json())
+                    if reply.status_code == 200 and body["loaded_generation"] == generation:
+                        return body
+                    assert reply.status_code in (200, 503) and body["status"] != "error", body
+                    assert time.monotonic() < deadline, body
+                    time.sleep(0.1)
+
+            first = ready_at(job.store.registry.generation())
+            assert first["status"] == "ready" and first["articles"] == 3
+            assert first["chunks"] == first["vectors"] == len(job.store.registry.ready_chunks())
+
+            (folder / "quillbury.md").write_text(NEW_ARTICLE, encoding="utf-8")
+            ingest(job.store, job.embedder, [folder])
+            later = ready_at(job.store.registry.generation())
+            assert later["generation"] > first["generation"] and later["articles"] == 4
+
+            server.__exit__(None, None, None)  # the Chroma server goes away
+            gone = client.get("/readyz")
+            assert gone.status_code == 503, gone.text
+            assert gone.json()["status"] == "error"
+            assert "Chroma" in gone.json()["error"]
+    finally:
+        server.__exit__(None, None, None)
