@@ -45,7 +45,7 @@ import numpy as np
 from assistant.errors import StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
 from assistant.registry import ChromaRegistry, ChunkRecord, Registry, SqliteRegistry, locked
-from assistant.types import Article, ArticleMeta, Chunk
+from assistant.types import Article, ArticleMeta, Chunk, Span
 
 REGISTRY_FILE = "registry.sqlite3"
 KEYWORD_DIR = "keyword"
@@ -473,6 +473,57 @@ class Store:
             store=str(self.root),
             chroma=self.chroma_label,
         )
+
+    def import_local_registry(self) -> int:
+        """With a Chroma server: move the registry an older version kept in this folder (it
+        kept only the vectors in the server) into the server, so nothing is embedded again.
+
+        Only when the server has no registry yet, and only articles whose every chunk vector
+        the server holds; the rest are left to the ingest to embed. Returns how many moved.
+        """
+        local = self.root / REGISTRY_FILE
+        if self.embedded or not local.is_file() or self.registry.states():
+            return 0
+        self.registry.check_writer()
+        old = SqliteRegistry(local, self.root / WRITER_LOCK_FILE)
+        try:
+            model = old.get_meta("embedding_model") or ""
+            rows: dict[str, list[tuple[str, int, int]]] = {}
+            for chunk_id, article_id, start, end in old.ready_chunks():
+                rows.setdefault(article_id, []).append((chunk_id, start, end))
+            moved = 0
+            articles = old.load_articles()
+            for b in range(0, len(articles), 100):
+                moved += self._import_articles(old, articles[b : b + 100], rows, model)
+            chunking = old.get_meta("chunking")
+            if chunking:
+                self.registry.set_meta("chunking", chunking)
+        finally:
+            old.close()
+        local.rename(local.with_name(local.name + ".moved-to-chroma"))
+        return moved
+
+    def _import_articles(self, old: SqliteRegistry, articles: list[Article],
+                         rows: dict[str, list[tuple[str, int, int]]], model: str) -> int:
+        wanted = [cid for a in articles for cid, _, _ in rows.get(a.id, [])]
+        held = set(self._read(lambda c: c.get(ids=wanted, include=[])["ids"])) if wanted else set()
+        records = old.chunk_records(wanted)
+        chunks: dict[str, list[Chunk]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        complete = []
+        for a in articles:
+            listed = rows.get(a.id, [])
+            if not listed or any(cid not in held or cid not in records for cid, _, _ in listed):
+                continue
+            complete.append(a)
+            chunks[a.id] = [
+                Chunk(cid, a.id, i, start, end, a.body[start:end],
+                      tuple(Span(s, e) for s, e in records[cid].sentences))
+                for i, (cid, start, end) in enumerate(listed)]
+            vectors.update((cid, records[cid].sentence_vectors) for cid, _, _ in listed)
+        if complete:
+            self._generation = self.registry.commit_articles(complete, chunks, vectors, model)
+        return len(complete)
 
     def check_embedder(self, name: str) -> None:
         """Refuse to mix vectors of two different models in one index."""
