@@ -468,7 +468,7 @@ class ChromaRegistry:
         self._handles: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._generation = (-1, 0.0)  # (value, monotonic time read)
-        self._articles: tuple[int, dict[str, dict[str, Any]]] | None = None
+        self._articles: _Articles | None = None
         if not create and not self.exists():
             raise StoreMissingError(
                 f"no index in the Chroma server at {label} yet (collection "
@@ -572,60 +572,71 @@ class ChromaRegistry:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _article_records(self) -> tuple[int, dict[str, dict[str, Any]]]:
-        """The generation and every article record, read once per generation."""
+    def _read_articles(self) -> _Articles:
+        """Every article record, read once per generation and kept as the readers use it."""
         with self._lock:
             generation = self.generation()
             cached = self._articles
-            if cached is not None and cached[0] == generation:
+            if cached is not None and cached.generation == generation:
                 return cached
-            records: dict[str, dict[str, Any]] = {}
+            found = _Articles(generation, {}, {}, {}, {})
             for page in self._scan("articles", ["metadatas"]):
-                records.update(zip(page["ids"], page["metadatas"], strict=True))
-            self._articles = (generation, records)
-            return self._articles
+                for article_id, m in zip(page["ids"], page["metadatas"], strict=True):
+                    found.states[article_id] = (m["hash"], m["state"])
+                    found.paths[article_id] = m["path"]
+                    if m["state"] == "ready":
+                        found.ready[article_id] = ArticleMeta(
+                            article_id, m["title"], m["path"], m["hash"], m["date"] or None,
+                            m["source"] or None, m["url"] or None, int(m["n_chunks"]))
+                        found.chunks[article_id] = m["chunks"]
+            self._articles = found
+            return found
 
     def states(self) -> dict[str, tuple[str, str]]:
-        return {i: (m["hash"], m["state"]) for i, m in self._article_records()[1].items()}
+        return dict(self._read_articles().states)
 
     def paths(self) -> dict[str, str]:
-        return {i: m["path"] for i, m in self._article_records()[1].items()}
+        return dict(self._read_articles().paths)
 
     def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[ChunkRow]]:
-        generation, records = self._article_records()
-        return generation, _ready_metas(records), _ready_rows(records)
+        articles = self._read_articles()
+        return articles.generation, articles.ready, articles.rows()
 
     def ready_articles(self) -> dict[str, ArticleMeta]:
-        return _ready_metas(self._article_records()[1])
+        return self._read_articles().ready
 
     def ready_chunks(self) -> list[ChunkRow]:
-        return _ready_rows(self._article_records()[1])
+        return self._read_articles().rows()
 
     def chunk_texts(self) -> tuple[int, Iterable[tuple[str, str]]]:
-        generation, records = self._article_records()
+        articles = self._read_articles()
 
         def texts() -> Iterator[tuple[str, str]]:
             # Streamed page by page: a million chunks' texts never sit in memory at once.
-            for page in self._scan("bodies", ["metadatas"]):
-                for article_id, stored in zip(page["ids"], page["metadatas"], strict=True):
-                    meta = records.get(article_id)
-                    if meta is None or meta["state"] != "ready" or meta["hash"] != stored["hash"]:
-                        continue  # written after the records were read: the next generation's
-                    body = _unpack_text(stored["body"])
-                    for chunk_id, start, end in json.loads(meta["chunks"]):
-                        yield chunk_id, body[start:end]
+            for article_id, body in self._ready_bodies(articles):
+                for chunk_id, start, end in json.loads(articles.chunks[article_id]):
+                    yield chunk_id, body[start:end]
 
-        return generation, texts()
+        return articles.generation, texts()
 
     def load_articles(self) -> list[Article]:
-        _, records = self._article_records()
+        articles = self._read_articles()
         found = []
+        for article_id, body in self._ready_bodies(articles):
+            m = articles.ready[article_id]
+            found.append(Article(id=article_id, title=m.title, body=body, path=m.path,
+                                 date=m.date, source=m.source, url=m.url,
+                                 content_hash=m.content_hash))
+        return sorted(found, key=lambda a: a.id)
+
+    def _ready_bodies(self, articles: _Articles) -> Iterator[tuple[str, str]]:
+        """(id, body) of every article ready in `articles`, in the server's order."""
         for page in self._scan("bodies", ["metadatas"]):
             for article_id, stored in zip(page["ids"], page["metadatas"], strict=True):
-                meta = records.get(article_id)
-                if meta is not None and meta["state"] == "ready" and meta["hash"] == stored["hash"]:
-                    found.append(_article(article_id, meta, _unpack_text(stored["body"])))
-        return sorted(found, key=lambda a: a.id)
+                meta = articles.ready.get(article_id)
+                if meta is not None and meta.content_hash == stored["hash"]:
+                    yield article_id, _unpack_text(stored["body"])
+                # else: written after the records were read, the next generation's
 
     def body(self, article_id: str, content_hash: str | None = None) -> str | None:
         if content_hash is None:
@@ -764,25 +775,21 @@ def _article_metadata(article: Article, state: str, chunks: Sequence[Chunk],
     }
 
 
-def _meta(article_id: str, m: dict[str, Any]) -> ArticleMeta:
-    return ArticleMeta(article_id, m["title"], m["path"], m["hash"], m["date"] or None,
-                       m["source"] or None, m["url"] or None, int(m["n_chunks"]))
+@dataclass(frozen=True)
+class _Articles:
+    """The article records of one generation: states and paths of all, the ready ones as
+    ArticleMeta, and each ready article's chunks as stored (JSON, parsed when needed)."""
 
+    generation: int
+    states: dict[str, tuple[str, str]]
+    paths: dict[str, str]
+    ready: dict[str, ArticleMeta]
+    chunks: dict[str, str]
 
-def _article(article_id: str, m: dict[str, Any], body: str) -> Article:
-    return Article(id=article_id, title=m["title"], body=body, path=m["path"],
-                   date=m["date"] or None, source=m["source"] or None, url=m["url"] or None,
-                   content_hash=m["hash"])
-
-
-def _ready_metas(records: dict[str, dict[str, Any]]) -> dict[str, ArticleMeta]:
-    return {i: _meta(i, m) for i, m in records.items() if m["state"] == "ready"}
-
-
-def _ready_rows(records: dict[str, dict[str, Any]]) -> list[ChunkRow]:
-    """Ordered by article id and chunk index, as SqliteRegistry orders them."""
-    return [(cid, i, int(s), int(e)) for i in sorted(records) if records[i]["state"] == "ready"
-            for cid, s, e in json.loads(records[i]["chunks"])]
+    def rows(self) -> list[ChunkRow]:
+        """Ordered by article id and chunk index, as SqliteRegistry orders them."""
+        return [(cid, i, int(s), int(e)) for i in sorted(self.chunks)
+                for cid, s, e in json.loads(self.chunks[i])]
 
 
 # -- the writer lease in a Chroma server ------------------------------------------------------
