@@ -22,6 +22,7 @@ _WORD_HEAD = re.compile(r"([A-Za-z0-9]+)(?:['’][A-Za-z]+)?")
 K1, B = 1.5, 0.75
 EMPTY_TERM = "_empty_"
 GENERATION_FILE = "generation"
+BM25_BLOCK = 8192  # documents per block when scoring in bulk
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
@@ -84,7 +85,9 @@ class KeywordIndex:
         chunk_ids: list[str] = []
         term_ids, lengths, vocab = _term_ids(_noting(chunks, chunk_ids))
         if len(lengths):
-            retriever.scores = _bm25_scores(term_ids, lengths, len(vocab))
+            scores = _bm25_scores(term_ids, lengths, len(vocab))
+            del term_ids  # before bm25s keeps the index: the term numbers are as big
+            retriever.scores = scores
             vocab[""] = len(vocab)  # bm25s's own empty token, last as in its `index()`
             retriever.vocab_dict = vocab
             retriever.unique_token_ids_set = set(vocab.values())
@@ -190,24 +193,50 @@ def _term_ids(texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray, dict[str, i
 
 def _bm25_scores(term_ids: np.ndarray, lengths: np.ndarray, n_terms: int) -> dict[str, object]:
     """bm25s's score matrix (documents x terms, CSC) for these documents, as bm25s computes it:
-    lucene idf in float32, term-frequency part in float64, their product stored as float32."""
+    lucene idf in float32, term-frequency part in float64, their product stored as float32.
+
+    Done in blocks of documents, so the temporary arrays stay the size of a block: at a
+    million chunks, whole-corpus temporaries took several GB for a 0.5 GB index.
+    """
     n_docs = len(lengths)
-    docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    pairs, tf = np.unique(docs * n_terms + term_ids, return_counts=True)
-    del docs
-    doc = (pairs // n_terms).astype(np.int32)
-    term = (pairs % n_terms).astype(np.int32)
-    del pairs
-    df = np.bincount(term, minlength=n_terms)
+    ends = np.cumsum(lengths, dtype=np.int64)
+    blocks = [(d0, min(d0 + BM25_BLOCK, n_docs)) for d0 in range(0, n_docs, BM25_BLOCK)]
+    # Pass 1: each document's distinct terms and their counts; document frequencies.
+    distinct = np.zeros(n_docs, dtype=np.int32)  # distinct terms per document
+    terms: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    df = np.zeros(n_terms, dtype=np.int64)
+    for d0, d1 in blocks:
+        first = int(ends[d0] - lengths[d0])
+        docs = np.repeat(np.arange(d1 - d0, dtype=np.int64), lengths[d0:d1])
+        pairs, tf = np.unique(docs * n_terms + term_ids[first : int(ends[d1 - 1])],
+                              return_counts=True)
+        distinct[d0:d1] = np.bincount(pairs // n_terms, minlength=d1 - d0)
+        terms.append((pairs % n_terms).astype(np.int32))
+        counts.append(tf.astype(np.uint16 if tf.max(initial=0) < 2**16 else np.uint32))
+        df += np.bincount(terms[-1], minlength=n_terms)
     with np.errstate(divide="ignore"):
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
     idf[df == 0] = 0
-    avg_length = float(np.mean(lengths))
-    norm = K1 * ((1 - B) + B * lengths.astype(np.float64) / avg_length)
-    tf32 = tf.astype(np.float32)
-    scores = (idf[term] * (tf32 / (norm[doc] + tf32))).astype(np.float32)
-    # Column-major by term, documents ascending within a term: bm25s's CSC layout.
-    order = np.argsort(term, kind="stable")
+    norm = K1 * ((1 - B) + B * lengths.astype(np.float64) / float(np.mean(lengths)))
+    # Pass 2: scores, written straight into their CSC place: column-major by term, documents
+    # ascending within a term (bm25s's layout). Blocks come in document order, so each
+    # term's next free slot only moves forward.
     indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(term, minlength=n_terms), out=indptr[1:])
-    return {"data": scores[order], "indices": doc[order], "indptr": indptr, "num_docs": n_docs}
+    np.cumsum(df, out=indptr[1:])
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    free = indptr[:-1].copy()
+    for (d0, d1), term, tf in zip(blocks, terms, counts, strict=True):
+        doc = np.repeat(np.arange(d0, d1, dtype=np.int32), distinct[d0:d1])
+        tf32 = tf.astype(np.float32)
+        score = (idf[term] * (tf32 / (norm[doc] + tf32))).astype(np.float32)
+        order = np.argsort(term, kind="stable")
+        term = term[order]
+        group = np.flatnonzero(np.r_[True, term[1:] != term[:-1]])
+        sizes = np.diff(np.r_[group, len(term)])
+        slot = free[term] + (np.arange(len(term)) - np.repeat(group, sizes))
+        data[slot] = score[order]
+        indices[slot] = doc[order]
+        free[term[group]] += sizes
+    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}

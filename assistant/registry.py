@@ -220,11 +220,23 @@ class SqliteRegistry:
             return int(row[0]) if row else 0, self._ready_articles(db), self._ready_chunks(db)
 
     def chunk_texts(self) -> tuple[int, Iterable[tuple[str, str]]]:
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            rows = self._ready_chunks(db)
-            bodies = dict(db.execute("SELECT id, body FROM articles WHERE state='ready'"))
-        return (int(row[0]) if row else 0, [(cid, bodies[aid][s:e]) for cid, aid, s, e in rows])
+        # The generation is read first: texts from a later commit under an earlier number
+        # only cost a rebuild, never a stale index taken for a fresh one.
+        generation = self.generation()
+
+        def texts() -> Iterator[tuple[str, str]]:
+            # Article by article inside one read transaction: a million chunks' texts never
+            # sit in memory at once.
+            with self._reading() as db:
+                articles = db.execute(
+                    "SELECT id, body FROM articles WHERE state='ready' ORDER BY id")
+                for article_id, body in articles:
+                    chunks = db.execute('SELECT id, start, "end" FROM chunks WHERE article_id=?'
+                                        " ORDER BY idx", (article_id,))
+                    for chunk_id, start, end in chunks:
+                        yield chunk_id, body[start:end]
+
+        return generation, texts()
 
     def load_articles(self) -> list[Article]:
         rows = self._connect().execute(

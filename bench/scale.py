@@ -203,6 +203,9 @@ def worker_bm25(mode: str, work: Path, url: str | None) -> dict[str, Any]:
 
     store = services_for(mode, work, url, "bm25-replica").open_store()
     rss_open = current_rss_mb()
+    t = time.perf_counter()
+    _, articles, rows = store.registry.snapshot()  # what a view holds besides BM25
+    snapshot_s = time.perf_counter() - t
 
     def chunk_texts() -> tuple[int, Any]:
         read = store.registry.chunk_texts()
@@ -232,7 +235,8 @@ def worker_bm25(mode: str, work: Path, url: str | None) -> dict[str, Any]:
     KeywordIndex.load(folder / "keyword")
     load_s = time.perf_counter() - t
     shutil.rmtree(folder)
-    return {"chunks": n, "chars": chars, "read_s": read_s, "read_and_build_s": total_s,
+    return {"chunks": n, "chars": chars, "articles": len(articles), "rows": len(rows),
+            "snapshot_s": snapshot_s, "read_s": read_s, "read_and_build_s": total_s,
             "save_s": save_s, "load_s": load_s, "rss_open_mb": rss_open,
             "peak_rss_mb": peak_rss_mb(), "rss_mb": current_rss_mb()}
 
@@ -398,16 +402,17 @@ def print_report(results: list[dict[str, Any]]) -> None:
               f"disk embedded {b['disk_mb']['embedded']:,.0f} MB, server "
               f"{b['disk_mb']['server']:,.0f} MB {b['server_collections_mb']}")
         for name, m in r.get("bm25", {}).items():
-            print(f"bm25 {name}: read texts {m['read_s']:.1f} s; read + build "
+            print(f"bm25 {name}: article records and chunk offsets {m['snapshot_s']:.1f} s; "
+                  f"read texts {m['read_s']:.1f} s; read + build "
                   f"{m['read_and_build_s']:.1f} s; save {m['save_s']:.1f} s, load "
                   f"{m['load_s']:.1f} s; peak RSS {m['peak_rss_mb']:,.0f} MB "
                   f"(after opening {m['rss_open_mb']:,.0f} MB)")
         if "latency" in r:
-            print(f"{'mode':>9} | {'hybrid p50/p95 ms':>18} | {'answer p50/p95 ms':>18} | "
+            print(f"{'mode':>20} | {'hybrid p50/p95 ms':>18} | {'answer p50/p95 ms':>18} | "
                   f"{'1st hybrid ms':>13} | {'RSS MB':>7}")
             for name, m in r["latency"].items():
                 lat = m["latency"]
-                print(f"{name:>9} | {lat['hybrid']['p50']:>7.1f} / {lat['hybrid']['p95']:<8.1f} | "
+                print(f"{name:>20} | {lat['hybrid']['p50']:>7.1f} / {lat['hybrid']['p95']:<8.1f} | "
                       f"{lat['ask']['p50']:>7.1f} / {lat['ask']['p95']:<8.1f} | "
                       f"{m['first_ms']['hybrid']:>13,.0f} | {m['rss_mb']:>7,.0f}")
         for name, m in r.get("start", {}).items():
@@ -471,14 +476,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print("bm25 embedded, base code ...", file=sys.stderr, flush=True)
                     result["bm25"]["embedded, base code"] = run_worker(
                         ["bm25", "embedded", str(work), "-"], env={"PYTHONPATH": str(args.base)})
+            options = ["--questions", str(args.questions), "--repeats", str(args.repeats),
+                       "--seed", str(args.seed)]
             if "latency" in phases:
                 result["latency"] = {}
                 for mode in ("embedded", "server"):
                     print(f"latency {mode} ...", file=sys.stderr, flush=True)
                     result["latency"][mode] = run_worker(
-                        ["latency", mode, str(work), url],
-                        ["--questions", str(args.questions), "--repeats", str(args.repeats),
-                         "--seed", str(args.seed)])
+                        ["latency", mode, str(work), url], options)
+                if args.base:
+                    print("latency embedded, base code ...", file=sys.stderr, flush=True)
+                    result["latency"]["embedded, base code"] = run_worker(
+                        ["latency", "embedded", str(work), "-"], options,
+                        env={"PYTHONPATH": str(args.base)})
             if "start" in phases:
                 result["start"] = measure_starts(work, url)
             if "throughput" in phases:
