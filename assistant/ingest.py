@@ -217,7 +217,7 @@ def _ingest(
     if store.embedded:
         # Saved beside the store, so the readers on this machine load it instead of each
         # building it. Replicas of a Chroma server build their own from the server.
-        store.keyword_index()
+        store.save_keyword_index()
     report.chunks_total = store.stats().chunks
     report.seconds = time.perf_counter() - started
     return report

@@ -460,6 +460,13 @@ class Store:
         """The BM25 index of the readers' view."""
         return self.view().keyword
 
+    def save_keyword_index(self) -> None:
+        """Build and save the BM25 index of the current generation, unless it is saved
+        already, so the readers on this machine load it instead of each building it."""
+        generation = self.registry.generation()
+        if KeywordIndex.saved_generation(self.root / KEYWORD_DIR) != generation:
+            self._keyword_index(generation)
+
     def stats(self) -> StoreStats:
         articles = self.registry.ready_articles()
         dates = sorted(a.date for a in articles.values() if a.date)

@@ -23,6 +23,13 @@ Measured, each in a process of its own:
   says ready, and its memory; then a restart on the same folder (BM25 cached there); the
   embedded `assistant serve` for comparison;
 - throughput: POST /api/answer at concurrency 8 against one replica and against two.
+
+Whole stores take 35 KB per chunk in the server and 21 KB embedded (3.5 and 2.1 GB per 100k
+chunks), too much for a million here. `--parts 1000000` measures the parts whose cost grows
+with the index instead, with the same articles and chunker: Chroma's nearest-neighbour
+search (random unit vectors with our chunk metadata, no texts) embedded and in a server, and
+the BM25 index (build time, memory, size, search). Run it at the sizes of whole stores too:
+the same parts there show how far they explain the whole query.
 """
 
 from __future__ import annotations
@@ -386,6 +393,180 @@ def measure_throughput(work: Path, url: str, seed: int, requests: int,
             for name, rows in results.items()} | {"rss_mb": rss_each}
 
 
+# -- parts: dense search and BM25 alone ----------------------------------------------------------
+
+
+def build_parts(size: int, work: Path, seed: int) -> dict[str, Any]:
+    """A chunk collection embedded and in a server (random unit vectors, the metadata our
+    chunks carry, no texts), and every chunk's text in a file for the BM25 worker."""
+    import chromadb
+    import numpy as np
+    from chromadb.config import Settings as ChromaSettings
+
+    from assistant.chunking import chunk_article
+    from assistant.config import Settings
+    from assistant.embeddings import build_embedder
+    from assistant.store import date_number
+
+    for folder in ("embedded", "chroma-server"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    embedder = build_embedder(Settings())
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    writes: dict[str, float] = {"embedded": 0.0, "server": 0.0}
+    with chroma_server(work / "chroma-server") as url, (work / "texts.jsonl").open("w") as out:
+        host, port = url.rsplit(":", 1)
+        settings = ChromaSettings(anonymized_telemetry=False)
+        clients = {"embedded": chromadb.PersistentClient(str(work / "embedded"), settings),
+                   "server": chromadb.HttpClient(host=host.split("//")[1], port=int(port),
+                                                 settings=settings)}
+        collections = {name: c.create_collection("parts", metadata={"hnsw:space": "cosine"},
+                                                 embedding_function=None)
+                       for name, c in clients.items()}
+        articles = total = 0
+        batch: list[tuple[str, dict[str, Any]]] = []
+        while total < size:
+            article = _article(articles, seed)
+            articles += 1
+            for c in chunk_article(article, embedder.count_tokens, 200, 30):
+                total += 1
+                out.write(json.dumps([c.id, c.text]) + "\n")
+                batch.append((c.id, {"article_id": article.id, "document_id": article.id,
+                                     "date_num": date_number(article.date), "start": c.start,
+                                     "end": c.end, "chunk": c.index, "hash": article.content_hash}))
+            if len(batch) >= WRITE_GROUP or total >= size:
+                vectors = rng.standard_normal((len(batch), embedder.dimension)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                for name, collection in collections.items():
+                    t = time.perf_counter()
+                    collection.add(ids=[i for i, _ in batch], embeddings=vectors,
+                                   metadatas=[m for _, m in batch])
+                    writes[name] += time.perf_counter() - t
+                batch = []
+                if total % (WRITE_GROUP * 400) < WRITE_GROUP:
+                    print(f"  {total:,} chunks", file=sys.stderr, flush=True)
+    facts = {"size": size, "articles": articles, "chunks": total,
+             "build_s": time.perf_counter() - started, "writes_s": writes,
+             "disk_mb": {"embedded": disk_mb(work / "embedded"),
+                         "server": disk_mb(work / "chroma-server")}}
+    (work / "parts.json").write_text(json.dumps(facts))
+    return facts
+
+
+def worker_parts_dense(mode: str, work: Path, url: str | None, n_questions: int,
+                       repeats: int, seed: int) -> dict[str, Any]:
+    """Nearest-neighbour search as `Store.dense_search` asks for it (60 results; and with a
+    date filter), timed per call."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from assistant.config import Settings
+    from assistant.embeddings import build_embedder
+
+    facts = json.loads((work / "parts.json").read_text())
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if url is None:
+        client = chromadb.PersistentClient(str(work / "embedded"), settings)
+    else:
+        host, port = url.rsplit(":", 1)
+        client = chromadb.HttpClient(host=host.split("//")[1], port=int(port), settings=settings)
+    collection = client.get_collection("parts")
+    embedder = build_embedder(Settings())
+    questions = sample_questions(facts["articles"], n_questions, seed)
+    vectors = [embedder.embed([q.question])[0].tolist() for q in questions]
+
+    def query(vector: list[float], where: dict[str, Any] | None) -> Any:
+        return collection.query(query_embeddings=[vector], n_results=60, where=where,
+                                include=["distances"])
+
+    first = _timed(query, vectors[0], None)[0]
+    for vector in vectors[:3]:
+        query(vector, None)
+    times: dict[str, list[float]] = {"plain": [], "since 2025-07-01": []}
+    for _ in range(repeats):
+        for vector in vectors:
+            times["plain"].append(_timed(query, vector, None)[0])
+            times["since 2025-07-01"].append(
+                _timed(query, vector, {"date_num": {"$gte": 20250701}})[0])
+    return {"first_ms": first, "rss_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb(),
+            **{name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95)}
+               for name, v in times.items()}}
+
+
+def worker_parts_bm25(work: Path, n_questions: int, seed: int) -> dict[str, Any]:
+    """The BM25 index of every chunk text, built as a replica builds it (streamed)."""
+    from assistant.keyword import KeywordIndex
+
+    facts = json.loads((work / "parts.json").read_text())
+
+    def texts() -> Iterator[tuple[str, str]]:
+        with (work / "texts.jsonl").open() as lines:
+            for line in lines:
+                chunk_id, text = json.loads(line)
+                yield chunk_id, text
+
+    t = time.perf_counter()
+    n = sum(1 for _ in texts())
+    read_s = time.perf_counter() - t
+    rss_before = current_rss_mb()
+    t = time.perf_counter()
+    index = KeywordIndex.build(texts(), 1)
+    build_s = time.perf_counter() - t
+    rss_built = current_rss_mb()
+    folder = work / "keyword"
+    shutil.rmtree(folder, ignore_errors=True)
+    t = time.perf_counter()
+    index.save(folder)
+    save_s = time.perf_counter() - t
+    questions = [q.question for q in sample_questions(facts["articles"], n_questions, seed)]
+    searches = [_timed(index.search, q, 50)[0] for q in questions * 3]
+    return {"chunks": n, "read_s": read_s, "build_s": build_s - read_s, "save_s": save_s,
+            "index_mb": disk_mb(folder), "rss_before_mb": rss_before, "rss_built_mb": rss_built,
+            "peak_rss_mb": peak_rss_mb(), "search_p50": percentile(searches, 0.5),
+            "search_p95": percentile(searches, 0.95)}
+
+
+def measure_parts(size: int, root: Path, seed: int, n_questions: int,
+                  repeats: int) -> dict[str, Any]:
+    work = root / f"parts{size}-seed{seed}-v{STORE_VERSION}"
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "parts.json").is_file():
+        print(f"building parts for {size:,} chunks in {work} ...", file=sys.stderr, flush=True)
+        build_parts(size, work, seed)
+    result: dict[str, Any] = {"build": json.loads((work / "parts.json").read_text())}
+    options = ["--questions", str(n_questions), "--repeats", str(repeats), "--seed", str(seed)]
+    print("parts: bm25 ...", file=sys.stderr, flush=True)
+    result["bm25"] = run_worker(["parts-bm25", "-", str(work), "-"], options)
+    with chroma_server(work / "chroma-server") as url:
+        for mode in ("embedded", "server"):
+            print(f"parts: dense {mode} ...", file=sys.stderr, flush=True)
+            result[f"dense {mode}"] = run_worker(
+                ["parts-dense", mode, str(work), "-" if mode == "embedded" else url], options)
+    (work / "results.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def print_parts(results: list[dict[str, Any]]) -> None:
+    print("\n== parts: dense search and BM25 alone (random unit vectors, real chunk texts) ==")
+    print(f"{'chunks':>9} | {'dense p50/p95 ms emb':>20} | {'server':>13} | "
+          f"{'filtered emb':>13} | {'filtered srv':>13} | {'BM25 build s':>12} | "
+          f"{'BM25 peak MB':>12} | {'BM25 index MB':>13} | {'BM25 search p50/p95':>19}")
+    for r in results:
+        e, s, b = r["dense embedded"], r["dense server"], r["bm25"]
+        f = "since 2025-07-01"
+        print(f"{r['build']['chunks']:>9,} | {e['plain']['p50']:>8.1f} / {e['plain']['p95']:<9.1f} | "
+              f"{s['plain']['p50']:>5.1f} / {s['plain']['p95']:<5.1f} | "
+              f"{e[f]['p50']:>5.1f} / {e[f]['p95']:<5.1f} | {s[f]['p50']:>5.1f} / {s[f]['p95']:<5.1f} | "
+              f"{b['build_s']:>12.1f} | {b['peak_rss_mb']:>12,.0f} | {b['index_mb']:>13,.0f} | "
+              f"{b['search_p50']:>8.1f} / {b['search_p95']:<8.1f}")
+    for r in results:
+        print(f"  {r['build']['chunks']:,} chunks: parts built in {r['build']['build_s']:.0f} s, "
+              f"disk embedded {r['build']['disk_mb']['embedded']:,.0f} MB, server "
+              f"{r['build']['disk_mb']['server']:,.0f} MB; BM25 RSS before/after building "
+              f"{r['bm25']['rss_before_mb']:,.0f}/{r['bm25']['rss_built_mb']:,.0f} MB; dense "
+              f"process RSS embedded {r['dense embedded']['rss_mb']:,.0f} MB")
+
+
 # -- the report ------------------------------------------------------------------------------
 
 
@@ -429,7 +610,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100000", help="chunk counts")
+    parser.add_argument("--sizes", default="100000", help="chunk counts (whole stores)")
+    parser.add_argument("--parts", default="", help="chunk counts for dense search and BM25 alone")
     parser.add_argument("--work", type=Path,
                         default=Path(tempfile.gettempdir()) / "bench-scale",
                         help="where the stores are kept between runs")
@@ -451,6 +633,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         chroma = None if url == "-" else url
         if kind == "bm25":
             result = worker_bm25(mode, work, chroma)
+        elif kind == "parts-bm25":
+            result = worker_parts_bm25(work, args.questions, args.seed)
+        elif kind == "parts-dense":
+            result = worker_parts_dense(mode, work, chroma, args.questions, args.repeats,
+                                        args.seed)
         else:
             result = worker_latency(mode, work, chroma, args.questions, args.repeats, args.seed)
         print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -459,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"machine: {machine_description()}")
     phases = [p for p in args.only.split(",") if p]
     results = []
+    parts = [measure_parts(int(size), args.work, args.seed, args.questions, args.repeats)
+             for size in args.parts.split(",") if size.strip()]
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         work = args.work / f"chunks{size}-seed{args.seed}-v{STORE_VERSION}"
         work.mkdir(parents=True, exist_ok=True)
@@ -497,6 +686,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         results.append(result)
         (work / "results.json").write_text(json.dumps(result, indent=1))
     print_report(results)
+    if parts:
+        print_parts(parts)
 
 
 if __name__ == "__main__":
