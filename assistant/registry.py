@@ -751,7 +751,10 @@ class ChromaRegistry:
 
     @contextlib.contextmanager
     def writer(self, command: str) -> Iterator[None]:
-        self._lease.take(command)
+        if self._lease.take(command):
+            # The last writer died holding the lease, maybe between its writes and the commit
+            # that publishes them: readers must read everything again.
+            self._bump()
         try:
             yield
         finally:
@@ -836,7 +839,9 @@ class ChromaLease:
         leases = self._leases()
         return leases[-1] if leases else None
 
-    def take(self, command: str) -> None:
+    def take(self, command: str) -> bool:
+        """Take the lease or raise `StoreBusyError`; True when its last holder never released
+        it (it died)."""
         for _ in range(3):
             top = self._current()
             if top is not None and _held(top):
@@ -857,7 +862,7 @@ class ChromaLease:
                 self._renewer = threading.Thread(target=self._renew, daemon=True,
                                                  name="writer-lease")
                 self._renewer.start()
-                return
+                return top is not None and not top.get("released")
         raise StoreBusyError(f"another ingest took the writer lease of {self._label} at the "
                              "same moment; run again")
 

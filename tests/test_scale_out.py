@@ -548,3 +548,45 @@ def test_a_server_store_from_before_the_registry_moved_into_the_server_is_moved_
         # (Scores may differ in the 7th digit between embedded and server Chroma.)
         assert [[c[k] for k in keys] for c in after[part]] == [
             [c[k] for k in keys] for c in before[part]]
+
+
+# An ingest that dies inside its last commit: the records are written, the generation that
+# tells readers about them is not.
+DIE_BEFORE_PUBLISHING = """
+import os, signal, sys
+import assistant.registry
+from assistant.cli import main
+
+def die(self, value=None):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+assistant.registry.ChromaRegistry._bump = die
+main(sys.argv[1:])
+"""
+
+
+def test_the_ingest_after_one_that_died_before_publishing_makes_replicas_read_again(
+        tmp_path: Path, chroma_url: str, embedder: Any) -> None:
+    folder = few_articles(tmp_path / "articles")
+    job = make_services(tmp_path / "job", embedder, chroma_url=chroma_url)
+    ingest(job.open_store(create=True), job.embedder, [folder])
+    replica = make_services(tmp_path / "replica", embedder, chroma_url=chroma_url)
+    assert len(replica.store.view().articles) == 3
+
+    removed = sorted(folder.iterdir())[0]
+    removed.unlink()
+    died = subprocess.run([sys.executable, "-c", DIE_BEFORE_PUBLISHING, "ingest", str(folder),
+                           "--prune", "--store", str(tmp_path / "job")], cwd=ROOT,
+                          env=environment(chroma_url), capture_output=True, text=True,
+                          timeout=300)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    # The next ingest finds nothing left to do, yet replicas must drop the removed article.
+    again = run_cli(chroma_url, "ingest", str(folder), "--prune", "--store", str(tmp_path / "job"),
+                    "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["chunks_embedded"] == 0
+    deadline = time.monotonic() + 30
+    while len(replica.store.view().articles) != 2:
+        assert time.monotonic() < deadline, "the replica still lists the removed article"
+        time.sleep(0.2)
+    assert removed.stem not in replica.store.view().articles
