@@ -452,12 +452,12 @@ class ChromaRegistry:
       date, source, url, path, and its chunks as `[[chunk id, start, end], ...]`. Each record
       is written whole, so it is the unit a reader can trust.
     - `<name>_bodies`: the body, zlib-compressed and base64-encoded in the metadata, with the
-      content hash it belongs to. Not as a Chroma document: single-node Chroma stores each
-      document three times (the row, a string index and a trigram full-text index), 8x the
-      text against 2x (bench/README.md).
+      content hash it belongs to. Not as a Chroma document: single-node Chroma also indexes
+      every document for full-text search, which measured 2.6x the disk and twice the write
+      time (bench/registry_layouts.py).
     - `<name>_sentences`: per chunk, its sentence spans and float16 sentence vectors
-      (base64). One record per sentence with the vector as its embedding measured 18x slower
-      to write: Chroma builds an HNSW index over every record's embedding.
+      (base64). One record per sentence with its vector as the embedding measured 10x slower
+      to write and 7x slower to read back: Chroma builds an HNSW index over every embedding.
     - `<name>_meta`: the generation, the embedding model and chunk settings, and the writer
       lease.
 
