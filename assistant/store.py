@@ -15,7 +15,8 @@ the BM25 index, built from the registry (the BM25 index is saved in the store fo
 restart at the same generation loads it). When another process commits, the next reader
 starts building the new view in the background and waits a moment for it; if it takes
 longer, queries are answered from the previous view until it is ready, and a passage is only
-ever cut from the body version its view knows.
+ever cut from the body version its view knows. Builds are spaced out so that, during a long
+ingest, rebuilding a large view takes at most a third of a core from answering.
 
 Several processes share one store (a server reads while `assistant ingest` writes). One writer
 at a time: `Store.writing()` holds the registry's writer lock (an flock, or a lease in the
@@ -56,6 +57,10 @@ KEYWORD_LOCK_FILE = "keyword.lock"
 # previous one: long enough for a small store's rebuild, short enough not to stall a server
 # while a large one rebuilds (seconds per 100k chunks, see bench/README.md).
 REFRESH_WAIT_SECONDS = 2.0
+# A view takes a core while it is built (about 10 s per 100k chunks with a Chroma server), and
+# an ingest commits every 256 chunks: between two builds a process rests twice as long as the
+# last build took, so building uses at most a third of a core during a long ingest.
+REFRESH_REST = 2.0
 
 __all__ = ["ChunkRecord", "Store", "StoreStats", "View", "date_number", "open_chroma"]
 
@@ -91,6 +96,7 @@ class View:
     chunks: dict[str, tuple[str, int, int]]
     keyword: KeywordIndex
     seconds: float  # how long building it took
+    built_at: float  # time.monotonic() when it was done
 
 
 class Store:
@@ -415,6 +421,11 @@ class Store:
                 view = self._view
                 if view is not None and view.generation == self.registry.generation():
                     return
+                if view is not None:
+                    rest = view.built_at + REFRESH_REST * view.seconds - time.monotonic()
+                    if rest > 0:
+                        time.sleep(rest)
+                        continue
                 fresh = self._build_view()
                 with self._view_cond:
                     if self._view is None or fresh.generation >= self._view.generation:
@@ -434,7 +445,8 @@ class Store:
         generation, articles, rows = self.registry.snapshot()
         keyword = self._keyword_index(generation)
         chunks = {cid: (aid, start, end) for cid, aid, start, end in rows}
-        return View(generation, articles, chunks, keyword, time.perf_counter() - started)
+        return View(generation, articles, chunks, keyword, time.perf_counter() - started,
+                    time.monotonic())
 
     def _keyword_index(self, generation: int) -> KeywordIndex:
         """The BM25 index of `generation` as saved in the store folder, or built and saved.
