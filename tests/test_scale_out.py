@@ -415,19 +415,48 @@ def few_articles(folder: Path) -> Path:
     return folder
 
 
+# `assistant ingest` that waits at the writer lease until the test opens the gate, so two of
+# them ask for it at the same moment.
+AT_THE_GATE = """
+import os, sys, time
+from pathlib import Path
+import assistant.registry
+from assistant.cli import main
+
+gate = Path(sys.argv[1])
+take = assistant.registry.ChromaLease.take
+
+def take_at_the_gate(self, command):
+    (gate / f"waiting-{os.getpid()}").touch()
+    while not (gate / "open").exists():
+        time.sleep(0.002)
+    return take(self, command)
+
+assistant.registry.ChromaLease.take = take_at_the_gate
+main(sys.argv[2:])
+"""
+
+
 def test_two_ingests_started_at_once_on_two_machines_do_not_both_write(
         tmp_path: Path, chroma_url: str) -> None:
     corpus = tmp_path / "articles"
     shutil.copytree(CORPUS, corpus)
-    command = [str(BIN / "assistant"), "ingest", str(corpus), "--json", "--store"]
-    procs = [subprocess.Popen([*command, str(tmp_path / f"machine-{i}")], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=environment(chroma_url)) for i in (1, 2)]
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", AT_THE_GATE, str(gate), "ingest", str(corpus), "--json",
+         "--store", str(tmp_path / f"machine-{i}")], cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(chroma_url))
+        for i in (1, 2)]
+    deadline = time.monotonic() + 300
+    while len(list(gate.glob("waiting-*"))) < 2:
+        assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+        time.sleep(0.05)
+    (gate / "open").touch()
     outcomes = sorted((p.wait(timeout=600), p.pid, *p.communicate()) for p in procs)
-    (won, _, out, err), (refused, _, _, message) = outcomes
+    (won, winner, out, err), (refused, _, _, message) = outcomes
     assert (won, refused) == (0, 75), (err, message)
     assert json.loads(out)["added"] == 46
-    winner = next(p.pid for p in procs if p.returncode == 0)
     assert f"another ingest (pid {winner} on {socket.gethostname()}, started " in message
     assert f"is writing to {chroma_url}; wait for it or stop it" in message
     store = make_services(tmp_path / "checker", None, chroma_url=chroma_url).open_store()
