@@ -22,6 +22,8 @@ Measured, each in a process of its own:
 - start: `assistant serve` on an empty folder with only ASSISTANT_CHROMA_URL, until /readyz
   says ready, and its memory; then a restart on the same folder (BM25 cached there); the
   embedded `assistant serve` for comparison;
+- follow: a running `assistant serve` (server mode, and embedded), another process writes a
+  new article: seconds until the server shows it;
 - throughput: POST /api/answer at concurrency 8 against one replica and against two.
 
 Whole stores take 35 KB per chunk in the server and 21 KB embedded (3.5 and 2.1 GB per 100k
@@ -59,7 +61,7 @@ from synthetic import sample_questions
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STORE_VERSION = 1  # bump when the way stores are built changes
-PHASES = ("build", "bm25", "latency", "start", "throughput")
+PHASES = ("build", "bm25", "latency", "start", "follow", "throughput")
 
 
 # -- a Chroma server -----------------------------------------------------------------------------
@@ -346,6 +348,54 @@ def measure_starts(work: Path, url: str) -> dict[str, Any]:
     return out
 
 
+def measure_follow(work: Path, url: str, seed: int) -> dict[str, Any]:
+    """Seconds from another process's commit of a new article until a running server lists
+    it: the poll for the generation, then building the new view (articles, chunks, BM25)."""
+    import numpy as np
+
+    from assistant.app import build as build_services
+    from assistant.chunking import chunk_article
+    from assistant.config import Settings
+
+    facts = json.loads((work / "bench.json").read_text())
+    out: dict[str, Any] = {}
+    for mode, folder, chroma in (("server", work / "follow-replica", url),
+                                 ("embedded", work / "embedded", None)):
+        replica = Replica(folder, chroma, work / "replicas.log")
+        try:
+            replica.wait_ready()
+            settings = (Settings(store=work / "writer", chroma_url=url) if chroma
+                        else Settings(store=work / "embedded"))
+            services = build_services(settings)
+            store = services.open_store()
+            index = facts["articles"] + 1000
+            states = store.registry.states()
+            while _article(index, seed).id in states:
+                index += 1
+            article = _article(index, seed)
+            chunks = chunk_article(article, services.embedder.count_tokens, 200, 30)
+            rng = np.random.default_rng(index)
+            dimension = services.embedder.dimension
+            vectors = [rng.standard_normal((len(c.sentences) + 1, dimension)).astype(np.float32)
+                       for c in chunks]  # row 0 for the chunk, the rest for its sentences
+            vectors = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in vectors]
+            with store.writing("bench"):
+                store.write_articles([article], {article.id: chunks},
+                                     {c.id: v[0] for c, v in zip(chunks, vectors, strict=True)},
+                                     {c.id: v[1:] for c, v in zip(chunks, vectors, strict=True)},
+                                     services.embedder.name)
+            committed = time.perf_counter()
+            while httpx.get(f"{replica.url}/api/articles/{article.id}",
+                            timeout=60).status_code != 200:
+                time.sleep(0.05)
+            out[mode] = {"seconds": time.perf_counter() - committed}
+            store.close()
+        finally:
+            replica.stop()
+        print(f"  follow {mode}: {out[mode]}", file=sys.stderr, flush=True)
+    return out
+
+
 def measure_throughput(work: Path, url: str, seed: int, requests: int,
                        rounds: int) -> dict[str, Any]:
     """Concurrency 8: eight clients on one replica, or four on each of two (a balancer's
@@ -598,6 +648,9 @@ def print_report(results: list[dict[str, Any]]) -> None:
                       f"{m['first_ms']['hybrid']:>13,.0f} | {m['rss_mb']:>7,.0f}")
         for name, m in r.get("start", {}).items():
             print(f"start {name}: ready in {m['ready_s']:.1f} s, RSS {m['rss_mb']:,.0f} MB")
+        for name, m in r.get("follow", {}).items():
+            print(f"follow {name}: a new article committed by another process is served after "
+                  f"{m['seconds']:.1f} s")
         if "throughput" in r:
             t = r["throughput"]
             for name in ("1 replica", "2 replicas"):
@@ -680,6 +733,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         env={"PYTHONPATH": str(args.base)})
             if "start" in phases:
                 result["start"] = measure_starts(work, url)
+            if "follow" in phases:
+                result["follow"] = measure_follow(work, url, args.seed)
             if "throughput" in phases:
                 result["throughput"] = measure_throughput(work, url, args.seed, args.requests,
                                                           args.rounds)
