@@ -77,10 +77,11 @@ class Asker:
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
             since: str | None = None, until: str | None = None,
-            today: dt.date | None = None) -> Answer:
-        """The answer with verified citations."""
+            today: dt.date | None = None, debug: bool = False) -> Answer:
+        """The answer with verified citations (and, with `debug`, the scores behind it)."""
         answer: Answer | None = None
-        for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today):
+        for item in self.ask_stream(question, history, k=k, since=since, until=until, today=today,
+                                    debug=debug):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -88,7 +89,7 @@ class Asker:
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
                    since: str | None = None, until: str | None = None,
-                   today: dt.date | None = None) -> Iterator[str | Answer]:
+                   today: dt.date | None = None, debug: bool = False) -> Iterator[str | Answer]:
         """Pieces of the answer text as they are produced, then the verified Answer."""
         started = time.perf_counter()
         question = check_question(question, limit=self.max_question_chars)
@@ -105,12 +106,30 @@ class Asker:
         answer = finish(question, draft, evidence, self.answerer.mode)
         answer.standalone_question = evidence.question if evidence.question != question else None
         answer.model = getattr(self.answerer, "model_version", None)
+        answer.usage = draft.usage or word_usage(evidence.question, history, evidence.passages,
+                                                 answer.answer)
+        if debug:
+            from assistant.explain import explain
+
+            answer.debug = explain(evidence.passages, draft, self.answerer.mode,
+                                   self.retriever.fusion, getattr(self.answerer, "threshold", None))
         now = time.perf_counter()
         timings["answer"] = (now - answer_started) * 1000
         timings["total"] = (now - started) * 1000
         answer.timings_ms = {"retrieve": timings.get("retrieve", 0.0), "answer": timings["answer"],
                              "total": timings["total"]}
         yield answer
+
+
+def word_usage(question: str, history: Sequence[Turn], passages: Sequence[Passage],
+               answer: str) -> dict[str, int]:
+    """OpenAI-style usage counted in words: what an LLM would have been sent (the question,
+    the conversation and the passages) and the answer without its markers."""
+    prompt = len(question.split()) + sum(len(t.content.split()) for t in history) \
+        + sum(len(p.text.split()) for p in passages)
+    completion = len(re.sub(r"\s*" + MARKER.pattern, "", answer).split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
 
 
 def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer:
@@ -154,6 +173,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str) -> Answer
         passages=list(evidence.passages),
         short_answer=draft.short_answer if grounded else None,
         confidence=draft.confidence,
+        updates=draft.updates if grounded else [],
     )
 
 

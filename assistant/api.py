@@ -27,7 +27,13 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException
@@ -36,8 +42,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistant.answering import check_question, check_text
 from assistant.app import Services
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
+from assistant.feedback import MAX_CITATIONS, MAX_NOTE_CHARS, Feedback, FeedbackLog
 from assistant.retrieval import parse_date
-from assistant.types import Answer, Turn
+from assistant.transcript import TITLE as TRANSCRIPT_TITLE
+from assistant.transcript import conversation_markdown
+from assistant.types import Answer, Citation, Turn
 
 log = logging.getLogger("assistant.api")
 
@@ -88,6 +97,12 @@ class AnswerRequest(BaseModel):
         False,
         description="Reply with server-sent events: `delta` events carry answer text pieces, "
                     "then one `answer` event carries the whole answer object.",
+    )
+    debug: bool = Field(
+        False,
+        description="Add `debug` to the answer: per passage its dense and BM25 ranks and scores, "
+                    "date adjustment and fused score; for the extractive answerer the top "
+                    "candidate sentences with their feature scores and the refusal confidence.",
     )
 
 
@@ -484,6 +499,7 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "model": model,
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": answer.answer}}],
+        "usage": data["usage"],
         "citations": data["citations"],
         "assistant": data,
     }
@@ -501,7 +517,8 @@ def completion_chunks(items: Iterator[str | Answer], model: str) -> Iterator[str
     for item in items:
         if isinstance(item, Answer):
             data = item.to_dict()
-            yield chunk({}, "stop", citations=data["citations"], assistant=data)
+            yield chunk({}, "stop", usage=data["usage"], citations=data["citations"],
+                        assistant=data)
         else:
             yield chunk({"content": item})
 
@@ -581,9 +598,9 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
                        body.since, body.until, body.today, limit)
         if not body.stream:
             return services.asker.ask(q.question, q.history, k=q.k, since=q.since,
-                                      until=q.until, today=q.today).to_dict()
+                                      until=q.until, today=q.today, debug=body.debug).to_dict()
         items = primed(services.asker.ask_stream(q.question, q.history, k=q.k, since=q.since,
-                                                 until=q.until, today=q.today))
+                                                 until=q.until, today=q.today, debug=body.debug))
         events = stream_errors(answer_events(items), lambda e: sse(e, "error"))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -615,13 +632,17 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
 
     @api.get("/articles/{article_id:path}", response_model=None, summary="One article")
     def get_article(article_id: str) -> dict[str, Any]:
-        """Metadata and the full body; citation `start`/`end` are offsets into `body`."""
+        """Metadata, the full body (citation `start`/`end` are offsets into `body`) and the
+        other reports of its story (`story`: follow-ups and reprints, oldest first)."""
         meta = services.retriever.article(article_id)
         body = services.retriever.body(article_id) if meta else None
         if meta is None or body is None:
             raise ArticleNotFoundError(f"no article with id {article_id!r}; "
                                        "GET /api/articles lists them", "id")
-        return {**meta.to_dict(), "body": body}
+        story = [{"id": m.id, "title": m.title, "date": m.date, "source": m.source,
+                  "url": m.url, "reprint_of": reprint}
+                 for m, reprint in services.retriever.story(article_id)]
+        return {**meta.to_dict(), "body": body, "story": story}
 
     @openai.post("/chat/completions", response_model=None, summary="OpenAI chat completions")
     def chat_completions(body: ChatRequest) -> Any:
@@ -668,6 +689,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         state = services.readiness()
         return _json_response(200 if state.pop("ready") else 503, state)
 
+    add_feedback_and_export_routes(api, services)
     app.include_router(api)
     app.include_router(openai)
 
@@ -704,6 +726,116 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
                        allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type"])
     return app
+
+
+# -- feedback on answers, and conversations as Markdown -------------------------------------
+
+
+class CitationIn(BaseModel):
+    """A citation as /api/answer returned it; fields not listed here are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n: StrictInt
+    article_id: str
+    title: str = ""
+    quote: str
+    start: StrictInt = Field(ge=0)
+    end: StrictInt = Field(ge=0)
+    field: Literal["body", "title"] = "body"
+    date: str | None = None
+    url: str | None = None
+
+
+class AnswerIn(BaseModel):
+    """An answer object as /api/answer returned it. Fields not listed here (`passages`,
+    `timings_ms`, `debug`) are ignored and may be left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str
+    answer: str
+    grounded: bool
+    mode: Literal["extractive", "llm"]
+    citations: list[CitationIn] = Field(default_factory=list, max_length=MAX_CITATIONS)
+    short_answer: str | None = None
+    model: str | None = None
+
+    def to_answer(self, limit: int, field: str = "answer") -> Answer:
+        """The checked answer: the question as /api/answer checks it, and no text that cannot
+        be written as UTF-8 (a lone surrogate), named by its field."""
+
+        def text(value: str | None, name: str) -> Any:
+            return None if value is None else check_text(value, f"{field}.{name}")
+
+        citations = [
+            Citation(c.n, text(c.article_id, f"citations[{i}].article_id"),
+                     text(c.title, f"citations[{i}].title"), text(c.date, f"citations[{i}].date"),
+                     text(c.url, f"citations[{i}].url"), "", c.start, c.end,
+                     text(c.quote, f"citations[{i}].quote"), 0.0, c.field)
+            for i, c in enumerate(self.citations)
+        ]
+        return Answer(check_question(self.question, f"{field}.question", limit),
+                      text(self.answer, "answer"), self.grounded, self.mode, citations=citations,
+                      short_answer=text(self.short_answer, "short_answer"),
+                      model=text(self.model, "model"))
+
+
+class FeedbackRequest(BaseModel):
+    """A thumbs up or down on an answer, with an optional note giving the right answer."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"rating": "down", "note": "Gearbox Gus", "date": "2026-11-30",
+         "answer": {"question": "What was the robot called?", "answer": "The articles don't say.",
+                    "grounded": False, "mode": "extractive", "citations": []}}]})
+
+    rating: Literal["up", "down"]
+    answer: AnswerIn = Field(description="The answer object /api/answer returned.")
+    note: str | None = Field(
+        None, description=f"The right answer, in your words (at most {MAX_NOTE_CHARS:,} "
+                          "characters). With a thumbs-down it becomes the fixture's answer.")
+    date: str | None = Field(
+        None, description="YYYY-MM-DD the question was asked (its `today`) [today].")
+
+
+class ExportRequest(BaseModel):
+    """The answers of one conversation, oldest first, as /api/answer returned them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[AnswerIn] = Field(min_length=1, max_length=MAX_HISTORY_TURNS)
+    title: str | None = Field(None, max_length=200)
+
+
+def add_feedback_and_export_routes(api: APIRouter, services: Services) -> None:
+    """POST /api/feedback and POST /api/conversations/markdown (behind the API's token)."""
+    limit = services.settings.max_question_chars
+
+    @api.post("/feedback", response_model=None, status_code=201,
+              summary="Rate an answer (kept with the index)")
+    def feedback(body: FeedbackRequest) -> dict[str, Any]:
+        """Stores the rating in the index folder (`feedback.jsonl`); `assistant feedback
+        export --fixtures FILE` turns ratings into `assistant eval` questions."""
+        answer = body.answer.to_answer(limit)
+        asked_iso = parse_date(body.date, "date")
+        asked = dt.date.fromisoformat(asked_iso) if asked_iso else dt.date.today()
+        note = check_text(body.note, "note") if body.note is not None else None
+        item = FeedbackLog(services.settings.store).add(
+            Feedback.of_answer(answer, body.rating, asked, note))
+        return item.to_dict()
+
+    @api.post("/conversations/markdown", response_model=None,
+              summary="A conversation as Markdown",
+              responses={200: {"content": {"text/markdown": {}}}})
+    def conversation_markdown_route(body: ExportRequest) -> Response:
+        """Each question with its answer line and numbered sources with their quotes, as the
+        chat window shows them. Leave `passages` out of the answers of long conversations:
+        request bodies are limited to 64 KiB."""
+        answers = [a.to_answer(limit, f"answers[{i}]") for i, a in enumerate(body.answers)]
+        title = check_text(body.title, "title") if body.title else TRANSCRIPT_TITLE
+        text = conversation_markdown(answers, title)
+        return Response(text, media_type="text/markdown; charset=utf-8", headers={
+            "Content-Disposition": 'attachment; filename="conversation.md"'})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +37,13 @@ class Services:
     """The wired-up assistant. Heavy parts are built on first use, so `stats` stays light."""
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 answerer: Answerer | None = None) -> None:
+                 answerer: Answerer | None = None,
+                 announce: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self._warming = threading.Lock()
         self._model_thread: threading.Thread | None = None
+        # Told about slow one-off set-up (the CLI prints it), so a first run is not silent.
+        self.announce = announce
         if embedder is not None:
             self.__dict__["embedder"] = embedder
         if answerer is not None:
@@ -57,6 +61,7 @@ class Services:
             Store.require(root)  # before anything is created in a folder that is not a store
         host_port = self.settings.chroma_host_port if url else None
         store = Store(root, open_chroma(root, url, host_port), self.settings.collection,
+                      exact_search_max_chunks=self.settings.exact_search_max_chunks,
                       create=create, lease_seconds=self.settings.writer_lease_seconds)
         self.__dict__["store"] = store
         return store
@@ -69,7 +74,7 @@ class Services:
     def embedder(self) -> Embedder:
         from assistant.embeddings import build_embedder
 
-        return build_embedder(self.settings)
+        return build_embedder(self.settings, self.announce)
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -73,8 +73,12 @@ def strip_invalid_markers(answer: str, valid: set[int]) -> str:
         kept = [x.strip() for x in match.group(1).split(",") if int(x) in valid]
         return f"[{', '.join(kept)}]" if kept else ""
 
-    cleaned = MARKER.sub(fix, answer)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    return _tidy(MARKER.sub(fix, answer))
+
+
+def _tidy(text: str) -> str:
+    """No double spaces or space before punctuation where markers were taken out."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
 
 
 def best_supporting_sentence(claim: str, passage: Passage, body: str) -> Span:
@@ -109,3 +113,15 @@ def verify(citation: Citation, body_of: BodyLookup, title_of: BodyLookup | None 
     lookup = title_of if citation.field == "title" else body_of
     text = lookup(citation.article_id) if lookup is not None else None
     return text is not None and text[citation.start : citation.end] == citation.quote
+
+
+def renumber_markers(text: str, numbers: dict[int, int]) -> str:
+    """Markers rewritten through `numbers` (passage -> source number); a number missing from
+    it is dropped, as `strip_invalid_markers` drops markers that point to no passage."""
+
+    def fix(match: re.Match[str]) -> str:
+        kept = dict.fromkeys(numbers[int(x)] for x in match.group(1).split(",")
+                             if int(x) in numbers)
+        return f"[{', '.join(map(str, kept))}]" if kept else ""
+
+    return _tidy(MARKER.sub(fix, text))

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import click
 
-from assistant.config import load_settings
 from assistant.errors import AssistantError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,10 +59,21 @@ def today_option(func: F) -> F:
     )(func)
 
 
+def load_settings(**overrides: Any) -> Any:
+    """The settings; pydantic-settings is imported here, not at start-up (`--help` needs none)."""
+    from assistant.config import load_settings as load
+
+    return load(**overrides)
+
+
+def _note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
 def _services(**overrides: Any):  # type: ignore[no-untyped-def]
     from assistant.app import build
 
-    return build(load_settings(**overrides))
+    return build(load_settings(**overrides), announce=_note)
 
 
 def _today(value: str | None) -> dt.date | None:
@@ -148,7 +158,8 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
 
     settings = load_settings(store=store)
     services = build(settings.model_copy(update={
-        "embed_threads": settings.ingest_threads if threads is None else threads}))
+        "embed_threads": settings.ingest_threads if threads is None else threads}),
+        announce=_note)
     settings = services.settings
     targets = list(paths) or [Path("seeds")]
     do_prune = (not paths) if prune is None else prune
@@ -193,6 +204,7 @@ def stats(store: Path | None, as_json: bool) -> None:
     click.echo(f"vectors:         {info.chroma}")
     click.echo(f"articles:        {info.articles} ({info.undated} undated)")
     click.echo(f"chunks:          {info.chunks}")
+    click.echo(f"stories:         {info.stories} (reports of one event grouped, reprints included)")
     click.echo(f"dates:           {dates}")
     click.echo(f"embedding model: {info.embedding_model or '-'}")
     click.echo(f"answerer models: {models} (assistant/models/{models}.md)")
@@ -230,24 +242,60 @@ def search(query: str, store: Path | None, k: int, since: str | None, until: str
 
 
 def print_answer(answer: Any) -> None:
-    """The answer, then its numbered sources with their quotes."""
+    """The answer line, then its sources numbered 1..m with their quotes."""
+    from assistant.display import answer_view, flat
+
+    view = answer_view(answer)
     color = None if answer.grounded else "yellow"
-    click.echo(click.style(answer.answer, fg=color))
-    if answer.citations:
+    click.echo(click.style(view.line, fg=color))
+    if view.sources:
         click.echo()
         click.echo(click.style("Sources", bold=True))
-        for c in answer.citations:
-            meta = ", ".join(x for x in (c.date or "undated", c.url) if x)
-            click.echo(f"[{c.n}] {c.title} ({meta})")
-            click.echo(f"    “{' '.join(c.quote.split())}”")
+        for source in view.sources:
+            meta = ", ".join(x for x in (source.article.date or "undated", source.article.url) if x)
+            click.echo(f"[{source.number}] {source.article.title} ({meta})")
+            if source.also_line:
+                click.echo(f"    {source.also_line}")
+            for quote in source.quotes:
+                click.echo(f"    “{quote}”")
     elif answer.passages:
         click.echo()
         click.echo(click.style("Nearest passages", bold=True))
         for p in answer.passages[:3]:
             click.echo(f"[{p.n}] {p.article.title} ({p.article.date or 'undated'})")
-            click.echo("    " + " ".join(p.text.split())[:200] + "…")
+            click.echo("    " + flat(p.text)[:200] + "…")
     for sentence in answer.unsupported_sentences:
         click.echo(click.style(f"unsupported: {sentence}", fg="yellow"), err=True)
+
+
+def print_debug(debug: dict[str, Any]) -> None:
+    """The "why this answer" scores as a few aligned lines."""
+    click.echo()
+    click.echo(click.style("Why this answer", bold=True))
+    retrieval = debug["retrieval"]
+    click.echo(f"passages ({retrieval['fusion']} fusion): fused score, dense rank/similarity, "
+               "BM25 rank/score, date adjustment")
+
+    def num(value: Any, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    for p in retrieval["passages"]:
+        click.echo(f"  {p['n']:>2}. {p['fused_score']:>7.3f}  dense {num(p['dense_rank'], '')}/"
+                   f"{num(p['dense_similarity'], '.3f')}  bm25 {num(p['keyword_rank'], '')}/"
+                   f"{num(p['keyword_score'], '.2f')}  date {num(p['date_adjustment'], '+.2f')}  "
+                   f"{p['title'][:60]}")
+    answerer = debug["answerer"]
+    if answerer.get("confidence") is not None:
+        click.echo(f"answerer ({answerer['mode']}): confidence {answerer['confidence']:.3f}, "
+                   f"refuses below {num(answerer.get('threshold'), '.3f')}")
+    for c in answerer.get("candidates", []):
+        text = c["text"] if len(c["text"]) <= 90 else c["text"][:89] + "…"
+        click.echo(f"  p={c['probability']:.3f} logit={c['score']:+.2f}  [{c['n']}] {c['field']}: "
+                   f"{text}")
+    phrase = answerer.get("phrase")
+    if phrase:
+        click.echo(f"answer phrase: {phrase['text']!r} (p={phrase['probability']:.3f}, "
+                   f"from [{phrase['n']}] {phrase['field']})")
 
 
 @main.command()
@@ -260,8 +308,12 @@ def print_answer(answer: Any) -> None:
 @click.option("--history", "history_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help='Earlier turns: a JSON file [{"role": "user", "content": ...}].')
 @json_option
+@click.option("--debug", is_flag=True,
+              help="Also show why: each passage's dense and BM25 ranks and scores, date "
+                   "adjustment and fused score; the answerer's best candidate sentences with "
+                   "their feature scores and its refusal confidence.")
 def ask(question: str, store: Path | None, k: int | None, since: str | None, until: str | None,
-        today: str | None, history_file: Path | None, as_json: bool) -> None:
+        today: str | None, history_file: Path | None, as_json: bool, debug: bool) -> None:
     """Answer QUESTION from the articles, citing the passages it used.
 
     Offline by default (extractive answerer). With OPENAI_API_KEY or OPENAI_BASE_URL set it
@@ -276,11 +328,13 @@ def ask(question: str, store: Path | None, k: int | None, since: str | None, unt
         history = parse_history(_read_json(history_file))
     services = _services(store=store)
     answer = services.asker.ask(question, history, k=k, since=since, until=until,
-                                today=_today(today))
+                                today=_today(today), debug=debug)
     if as_json:
         _print_json(answer.to_dict())
-    else:
-        print_answer(answer)
+        return
+    print_answer(answer)
+    if answer.debug is not None:
+        print_debug(answer.debug)
 
 
 def _read_json(path: Path) -> Any:
@@ -361,8 +415,9 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
     embedding = ProgressBar(not as_json, "embedding corpus", "chunk")
     asking = ProgressBar(not as_json, "asking", "question")
     try:
-        context = (corpus_services(settings, corpus, embedding.start, embedding.update)
-                   if corpus else nullcontext(build(settings)))
+        context = (corpus_services(settings, corpus, embedding.start, embedding.update,
+                                   announce=_note)
+                   if corpus else nullcontext(build(settings, announce=_note)))
         with context as services:
             embedding.close()
             asking.start(len(questions))
@@ -421,3 +476,116 @@ def serve(store: Path | None, host: str, port: int) -> None:
                f"answerer: {services.answerer.label})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
                 **server_options(services.settings))
+
+
+@main.group()
+def feedback() -> None:
+    """Ratings of answers (thumbs in the chat window, POST /api/feedback), kept with the index.
+
+    \b
+    Turn them into regression questions for `assistant eval`:
+      assistant feedback stats
+      assistant feedback export --fixtures feedback.jsonl --review to-review.jsonl
+      assistant eval feedback.jsonl
+    """
+
+
+def _exported(store: Path | None) -> tuple[Any, Any, list[Any]]:
+    from assistant.feedback import FeedbackLog, export
+
+    services = _services(store=store)
+    log = FeedbackLog(services.settings.store)
+    items = log.all()
+    registry = services.store.registry
+    return log, export(items, registry.ready_articles(), registry.body), items
+
+
+def _write_lines(path: Path, lines: list[dict[str, Any]], option: str) -> None:
+    """Writes JSON Lines to `path` at once, never over a file of someone else's questions."""
+    import os
+
+    if path.exists():
+        try:
+            previous = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()
+                        if x.strip()]
+        except (OSError, ValueError, UnicodeDecodeError):
+            previous = [None]
+        if any(not isinstance(p, dict) or "feedback_id" not in p for p in previous):
+            raise InputError(f"{path} holds lines that were not exported from feedback; "
+                             "choose another file (it would be overwritten)", option)
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc}", option) from None
+
+
+@feedback.command("export")
+@click.option("--fixtures", "fixtures_file", required=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the fixture lines (JSON Lines for `assistant eval`; "
+                   "rewritten on every export).")
+@click.option("--review", "review_file", default=None,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the ratings a person has to complete (same shape, with "
+                   "empty answers and a `review` reason).")
+@store_option
+@json_option
+def feedback_export(fixtures_file: Path, review_file: Path | None, store: Path | None,
+                    as_json: bool) -> None:
+    """Write `assistant eval` questions made from the ratings.
+
+    A thumbs-down with a note becomes an answerable question whose answer is the note (its
+    articles: those of the index that contain it). A thumbs-up keeps a right answer right (or
+    a right refusal, as an unanswerable question). A thumbs-down with no note, or on a
+    refusal, cannot be scored without a person: it goes to --review. The newest rating of a
+    question wins.
+    """
+    _, exported, items = _exported(store)
+    _write_lines(fixtures_file, exported.fixtures, "fixtures")
+    if review_file is not None:
+        _write_lines(review_file, exported.review, "review")
+    if as_json:
+        _print_json({"ratings": len(items), "fixtures": len(exported.fixtures),
+                     "to_review": len(exported.review), "fixtures_file": str(fixtures_file),
+                     "review_file": None if review_file is None else str(review_file)})
+        return
+    click.echo(f"{len(items)} ratings: wrote {len(exported.fixtures)} questions to "
+               f"{fixtures_file}")
+    if exported.review:
+        where = f"wrote them to {review_file}" if review_file is not None else \
+            "add --review FILE to write them"
+        click.echo(f"{len(exported.review)} need a person to complete them; {where}")
+    if exported.fixtures:
+        click.echo(f"run them: assistant eval {fixtures_file}")
+
+
+@feedback.command("stats")
+@store_option
+@json_option
+def feedback_stats(store: Path | None, as_json: bool) -> None:
+    """How answers were rated: up and down, notes, refusals, and what an export would give."""
+    from assistant.feedback import stats as summarize
+
+    log, exported, items = _exported(store)
+    summary = summarize(items, exported, log.unreadable)
+    if as_json:
+        _print_json(summary)
+        return
+    if not items:
+        click.echo(f"no ratings yet in {log.path}; rate answers in the chat window or with "
+                   "POST /api/feedback")
+        return
+    refusals = summary["refusals_rated"]
+    click.echo(f"ratings:         {summary['ratings']} ({summary['up']} up, {summary['down']} "
+               f"down, {summary['down_with_note']} of them with the right answer)")
+    click.echo(f"on refusals:     {refusals['up']} up, {refusals['down']} down")
+    for mode, counts in sorted(summary["by_mode"].items()):
+        click.echo(f"{mode + ':':<17}{counts['up']} up, {counts['down']} down")
+    click.echo(f"dates:           {summary['first']} .. {summary['last']}")
+    click.echo(f"export would give {summary['fixtures']} questions, {summary['to_review']} "
+               "to review")
+    if summary["unreadable_lines"]:
+        click.echo(f"unreadable lines in {log.path}: {summary['unreadable_lines']}", err=True)

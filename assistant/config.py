@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # a crashed ingest on another machine blocks the next one for at most this long (one on
     # the same machine not at all).
     writer_lease_seconds: float = Field(30.0, ge=3, le=3600)
+    # An embedded index of at most this many chunks is searched exactly from the vectors the
+    # registry keeps, without opening Chroma (0: always Chroma). See store.py.
+    exact_search_max_chunks: int = Field(20_000, ge=0, le=1_000_000)
 
     # The longest article ingest accepts. Real news stays far below (long-form pieces reach
     # about 200,000 characters); a bigger file is a dump whose embedding would take minutes.

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,22 +101,57 @@ def _drop_nan_guards(model: Any) -> None:
                 node.input[i] = rename[name]
 
 
-def quantized_model(source: Path, cache_dir: Path) -> Path:
+Announce = Callable[[str], None]
+DIGESTS_FILE = "source-digests.json"
+
+
+def _content_digest(source: Path, cache_dir: Path, hashed: Callable[[], Any]) -> str:
+    """The source model's content digest, remembered by its path, size and modification time:
+    hashing its 23 MB again on every start-up cost a CLI call 40 ms."""
+    import json
+
+    stat = source.stat()
+    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo = cache_dir / DIGESTS_FILE
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return str(known[key])
+    digest = str(hashed().hexdigest()[:16])
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temporary.write_text(json.dumps({**known, key: digest}), encoding="utf-8")
+        os.replace(temporary, memo)
+    except OSError:
+        pass  # a read-only cache only costs the hashing next time
+    return digest
+
+
+def quantized_model(source: Path, cache_dir: Path, announce: Announce | None = None) -> Path:
     """The shipped model with int8 per-channel matrix products, built once and cached.
 
     The shipped file stores int8 weights but computes in float32 (they are cast back at
     load). Dynamic quantization makes the products themselves int8 (VNNI on x86), which
     roughly doubles throughput. Everything is derived locally from the installed model.
+    `announce` is told before the one-off build, which takes seconds.
     """
     import hashlib
     import tempfile
 
     import onnxruntime as ort
 
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = _content_digest(source, cache_dir, lambda: hashlib.sha256(source.read_bytes()))
     target = cache_dir / f"minilm-{digest}-{QUANTIZED_RECIPE}.onnx"
     if target.is_file():
         return target
+    if announce is not None:
+        announce(f"preparing the embedding model for this machine (int8 quantization of "
+                 f"all-MiniLM-L6-v2, once, about 10 s); it is kept in {cache_dir}")
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -152,7 +187,7 @@ class OnnxEmbedder:
     dimension = 384
 
     def __init__(self, threads: int = 1, batch_size: int = 1, quantize: bool = False,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, announce: Announce | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -160,7 +195,8 @@ class OnnxEmbedder:
         self.name = "all-MiniLM-L6-v2 (int8 ONNX)"
         if quantize:
             try:
-                model_path = quantized_model(model_path, cache_dir or Path.home() / ".cache")
+                model_path = quantized_model(model_path, cache_dir or Path.home() / ".cache",
+                                             announce)
                 self.name = f"all-MiniLM-L6-v2 (int8 ONNX, {QUANTIZED_RECIPE})"
             except Exception as exc:
                 log.warning("using the shipped model unquantized: %s", exc)
@@ -318,8 +354,10 @@ class OnnxTokenCounter:
         return self._tokenizer.encode(text, add_special_tokens=False).ids
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for; the only place an embedding client is created."""
+def build_embedder(settings: Settings, announce: Announce | None = None) -> Embedder:
+    """The embedder the settings ask for; the only place an embedding client is created.
+
+    `announce` is told about slow one-off set-up (deriving the quantized model)."""
     if settings.embed_url:
         try:
             from openai import OpenAI
@@ -333,4 +371,5 @@ def build_embedder(settings: Settings) -> Embedder:
         )
         return OpenAIEmbedder(client, settings.embed_model, OnnxTokenCounter())
     return OnnxEmbedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                        quantize=settings.embed_quantize, cache_dir=settings.model_cache)
+                        quantize=settings.embed_quantize, cache_dir=settings.model_cache,
+                        announce=announce)

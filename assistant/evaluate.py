@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from assistant.prompts import PromptLibrary
     from assistant.types import Answer, Citation
 
-QuestionType = Literal["answerable", "unanswerable"]
-QUESTION_TYPES: tuple[QuestionType, ...] = ("answerable", "unanswerable")
+# "update": answerable, about a fact a story's later reports changed; `answers` hold the
+# current value (as of question_date), `earlier` the values reported before.
+QuestionType = Literal["answerable", "unanswerable", "update"]
+QUESTION_TYPES: tuple[QuestionType, ...] = ("answerable", "unanswerable", "update")
 # Retrieval is scored on the top 10 passages whatever k the answerer reads, so figures stay
 # comparable with FINDINGS.md when k is tuned.
 RETRIEVAL_DEPTH = 10
@@ -65,10 +67,11 @@ class Question:
     article_ids: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     question_date: dt.date | None = None
+    earlier: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
-        return self.type == "answerable"
+        return self.type != "unanswerable"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class Question:
             "article_ids": list(self.article_ids),
             "evidence": list(self.evidence),
             "question_date": self.question_date.isoformat() if self.question_date else None,
+            **({"earlier": list(self.earlier)} if self.type == "update" else {}),
         }
 
 
@@ -100,14 +104,16 @@ def parse_question(raw: object, where: str) -> Question:
             raise FixtureError(where, f"{key!r} must be a non-empty string")
     kind = raw.get("type")
     if kind not in QUESTION_TYPES:
-        raise FixtureError(where, f"'type' must be 'answerable' or 'unanswerable', not {kind!r}")
+        raise FixtureError(where, "'type' must be 'answerable' or 'unanswerable' (or 'update'), "
+                                  f"not {kind!r}")
     answers = _strings(raw, "answers", where, required=True)
     article_ids = _strings(raw, "article_ids", where, required=True)
     evidence = _strings(raw, "evidence", where, required=False)
-    if kind == "answerable" and not [a for a in answers if a.strip()]:
-        raise FixtureError(where, "an answerable question needs at least one answer")
-    if kind == "answerable" and not article_ids:
-        raise FixtureError(where, "an answerable question needs at least one article id")
+    earlier = _strings(raw, "earlier", where, required=kind == "update")
+    if kind != "unanswerable" and not [a for a in answers if a.strip()]:
+        raise FixtureError(where, f"an {kind} question needs at least one answer")
+    if kind != "unanswerable" and not article_ids:
+        raise FixtureError(where, f"an {kind} question needs at least one article id")
     date_value = raw.get("question_date")
     question_date = None
     if date_value is not None:
@@ -118,7 +124,7 @@ def parse_question(raw: object, where: str) -> Question:
                 where, f"'question_date' must be a date like 2026-11-26, not {date_value!r}"
             ) from None
     return Question(raw["id"], raw["question"].strip(), kind, answers, article_ids, evidence,
-                    question_date)
+                    question_date, earlier)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -314,6 +320,12 @@ class QuestionResult:
                 and contains_answer(self.answer.answer, self.question.answers))
 
     @property
+    def flags_earlier(self) -> bool:
+        """For an update question: the answer also gives a value reported earlier."""
+        return (self.question.type == "update" and not self.refused
+                and contains_answer(self.answer.answer, self.question.earlier))
+
+    @property
     def f1(self) -> float:
         if self.refused or not self.question.answerable:
             return 0.0
@@ -386,6 +398,8 @@ class QuestionResult:
                 **{f"hit@{k}": bool(rank and rank <= k) for k in HIT_AT},
                 "rank": rank,
                 "correct": self.correct,
+                **({"earlier_flagged": self.flags_earlier}
+                   if self.question.type == "update" else {}),
                 "token_f1": round(self.f1, 4),
                 "words": self.words,
                 "refused": self.refused,
@@ -525,6 +539,15 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
         },
         "mode": mode,
     }
+    updates = [r for r in results if r.question.type == "update"]
+    if updates:
+        summary["updates"] = {
+            "n": len(updates),
+            "current": _mean([float(r.correct) for r in updates]),
+            # Asked before the fact first changed, a question has no earlier value to flag.
+            "earlier_flagged": _mean([float(r.flags_earlier) for r in updates
+                                      if r.question.earlier]),
+        }
     curve = refusal_curve(results)
     if curve:
         summary["refusal_curve"] = curve
@@ -698,6 +721,7 @@ def corpus_services(
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     embedder: Embedder | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Iterator[Services]:
     """Services over a throw-away store holding only `corpus`, so fixtures bring their articles.
 
@@ -714,7 +738,7 @@ def corpus_services(
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
         parts = {"embedder": embedder} if embedder is not None else {}
         services = build(settings.model_copy(update={"store": Path(tmp), "chroma_url": None}),
-                         **parts)
+                         announce=announce, **parts)
         store = services.open_store(create=True)
         report = ingest(store, services.embedder, list(corpus), chunk_tokens=settings.chunk_tokens,
                         chunk_overlap=settings.chunk_overlap,
@@ -762,7 +786,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"questions   {summary['n']} ({summary['n_answerable']} answerable, "
         f"{summary['n_unanswerable']} unanswerable); answerer: {summary['mode']}",
     ]
-    groups = ["retrieval", "answer", "citations", "refusal", "latency_ms", "judge"]
+    groups = ["retrieval", "answer", "citations", "refusal", "updates", "latency_ms", "judge"]
     for group in groups:  # refusal_curve is for report.html and --json, too long for a table
         values = summary.get(group)
         if not isinstance(values, dict):

@@ -200,18 +200,25 @@ def _ingest(
         on_total(sum(len(c) for c in chunked.values()))
     batch: list[Article] = []
     size = 0
+    article_vectors: dict[str, np.ndarray] = {}
     for article in changed:
         batch.append(article)
         size += len(chunked[article.id])
         if size >= WRITE_CHUNKS:
-            report.chunks_embedded += _embed_and_write(store, embedder, batch, chunked, on_progress)
+            report.chunks_embedded += _embed_and_write(store, embedder, batch, chunked,
+                                                       on_progress, article_vectors)
             batch, size = [], 0
     if batch:
-        report.chunks_embedded += _embed_and_write(store, embedder, batch, chunked, on_progress)
+        report.chunks_embedded += _embed_and_write(store, embedder, batch, chunked, on_progress,
+                                                   article_vectors)
 
     store.move_articles(moved)
     store.remove_articles(to_remove)
+    file_stories(store, [a for a in changed if a.id in article_vectors], article_vectors)
     report.removed = len(to_remove)
+    if store.backfill_vectors():
+        report.notes.append("copied the chunk vectors of an index made by an older version into "
+                            "its registry (searching it no longer needs to open Chroma)")
     # Recorded last: a run interrupted while chunking everything again starts over next time.
     store.registry.set_meta("chunking", chunking)
     if store.embedded:
@@ -229,10 +236,17 @@ def _embed_and_write(
     articles: list[Article],
     chunked: dict[str, list[Chunk]],
     on_progress: Progress | None,
+    article_vectors: dict[str, np.ndarray],
 ) -> int:
     chunks = [c for a in articles for c in chunked[a.id]]
     spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in chunks]
     vectors, sentence_vectors = embedder.embed_with_spans([c.text for c in chunks], spans)
+    row = 0
+    for a in articles:  # each article's mean chunk vector, for grouping it into a story
+        n = len(chunked[a.id])
+        if n:
+            article_vectors[a.id] = vectors[row:row + n].mean(axis=0)
+        row += n
     store.write_articles(
         articles,
         chunked,
@@ -244,3 +258,24 @@ def _embed_and_write(
     if on_progress:
         on_progress(len(chunks))
     return len(chunks)
+
+
+def file_stories(store: Store, written: list[Article], vectors: dict[str, np.ndarray]) -> None:
+    """Group the articles just written into stories, and catch up on any article that has no
+    story yet (an index from before stories, or an ingest stopped before this step)."""
+    ready = store.registry.ready_articles()
+    filed = store.stories.all()
+    store.stories.remove([a for a in filed if a not in ready])
+    todo = {a.id: a for a in written if a.id in ready}
+    missing = [a for a in ready if a not in filed and a not in todo]
+    if missing:
+        wanted = set(missing)
+        records = store.registry.chunk_records(
+            [cid for cid, aid, _, _ in store.registry.ready_chunks() if aid in wanted])
+        for article in store.registry.load_articles():
+            vectors_of = [r.sentence_vectors.mean(axis=0) for r in records.values()
+                          if r.article_id == article.id and len(r.sentence_vectors)]
+            if article.id in wanted and vectors_of:
+                todo[article.id] = article
+                vectors[article.id] = np.mean(vectors_of, axis=0)
+    store.stories.assign(sorted(todo.values(), key=lambda a: (a.date or "", a.id)), vectors)

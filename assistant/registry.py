@@ -37,9 +37,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.errors import StoreBusyError, StoreError, StoreMissingError
+from assistant.stories import Stories, StoryIndex, StoryInfo, StoryRow
 from assistant.types import Article, ArticleMeta, Chunk
 
 ChunkRow = tuple[str, str, int, int]  # chunk id, article id, start, end
+
+
+def date_number(date: str | None) -> int:
+    """YYYYMMDD as an int for Chroma range filters; 0 for undated articles."""
+    return int(date.replace("-", "")) if date else 0
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +58,7 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE TABLE IF NOT EXISTS chunks (
     id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL
+    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL, vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
 -- Covering indexes: the retriever's start-up scans read these columns only, not the rows
@@ -74,10 +81,38 @@ class ChunkRecord:
     sentence_vectors: np.ndarray
 
 
+@dataclass(frozen=True)
+class ExactIndex:
+    """Chunk vectors in memory, searched exactly (a small index needs no ANN structure)."""
+
+    ids: list[str]
+    vectors: np.ndarray  # float32, one L2-normalised row per chunk
+    dates: np.ndarray  # date_number of each chunk's article (0 = undated)
+
+    def search(self, vector: np.ndarray, n: int, since: str | None = None,
+               until: str | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first, with Chroma's date filter semantics."""
+        if not self.ids or n <= 0:
+            return []
+        sims = self.vectors @ np.asarray(vector, np.float32)
+        if since or until:
+            # An explicit filter asks for dated articles; undated ones are stored as 0.
+            keep = self.dates >= max(date_number(since), 1)
+            if until:
+                keep &= self.dates <= date_number(until)
+            sims = np.where(keep, sims, -np.inf)
+        n = min(n, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.ids[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
+
+
 class Registry(Protocol):
     """What `Store`, ingest and the readers need from a registry."""
 
     label: str
+    # The story of every article (stories.py), kept where the articles are.
+    stories: Stories
 
     def close(self) -> None: ...
 
@@ -131,8 +166,23 @@ class Registry(Protocol):
     def mark_ids(self, article_ids: Sequence[str], state: str) -> None: ...
 
     def commit_articles(self, articles: Sequence[Article], chunks: dict[str, list[Chunk]],
-                        sentence_vectors: dict[str, np.ndarray], embedding_model: str) -> int:
-        """The new chunks replace the old and the articles become `ready`; the new generation."""
+                        sentence_vectors: dict[str, np.ndarray], embedding_model: str,
+                        vectors: dict[str, np.ndarray] | None = None) -> int:
+        """The new chunks replace the old and the articles become `ready`; the new generation.
+        `vectors` (the chunk vectors) are kept where exact search can use them."""
+        ...
+
+    def exact_index(self, limit: int) -> tuple[int, ExactIndex | None]:
+        """The generation, and every ready chunk's vector with its article's date, as of one
+        commit; None instead of the vectors when exact search cannot use them."""
+        ...
+
+    def chunks_without_vectors(self, limit: int) -> list[str]:
+        """Chunks whose vector only Chroma has, in a store of at most `limit` chunks."""
+        ...
+
+    def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
+        """Keep these chunks' vectors; returns the new generation (readers look again)."""
         ...
 
     def delete_articles(self, article_ids: Sequence[str]) -> int: ...
@@ -166,6 +216,11 @@ class SqliteRegistry:
         self._write_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+            if "vector" not in columns:  # a registry written before chunk vectors were kept
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
+        self.stories: Stories = StoryIndex(path)
 
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -272,6 +327,7 @@ class SqliteRegistry:
         chunks: dict[str, list[Chunk]],
         sentence_vectors: dict[str, np.ndarray],
         embedding_model: str,
+        vectors: dict[str, np.ndarray] | None = None,
     ) -> int:
         with self._write_lock:
             db = self._connect()
@@ -294,12 +350,13 @@ class SqliteRegistry:
                 )
                 db.executemany(
                     'INSERT OR REPLACE INTO chunks (id, article_id, idx, start, "end", sentences,'
-                    " sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             c.id, c.article_id, c.index, c.start, c.end,
                             json.dumps([[s.start, s.end] for s in c.sentences]),
                             sentence_vectors[c.id].astype(np.float16).tobytes(),
+                            _vector_blob(vectors.get(c.id) if vectors else None),
                         )
                         for a in articles
                         for c in chunks[a.id]
@@ -310,6 +367,40 @@ class SqliteRegistry:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return generation
+
+    def exact_index(self, limit: int) -> tuple[int, ExactIndex | None]:
+        ready = "FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state='ready'"
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            generation = int(row[0]) if row else 0
+            # Counted from an index first: a large store is turned away without reading rows.
+            if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
+                return generation, None
+            rows = db.execute(f"SELECT c.id, c.vector, a.date {ready}").fetchall()
+        if any(r[1] is None for r in rows):  # kept only in Chroma by an older version
+            return generation, None
+        ids = [r[0] for r in rows]
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
+        vectors = matrix.reshape(len(rows), -1).astype(np.float32) if rows else \
+            np.zeros((0, 0), np.float32)
+        dates = np.array([date_number(r[2]) for r in rows], np.int64)
+        return generation, ExactIndex(ids, vectors, dates)
+
+    def chunks_without_vectors(self, limit: int) -> list[str]:
+        db = self._connect()
+        if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
+            return []
+        return [r[0] for r in db.execute("SELECT id FROM chunks WHERE vector IS NULL")]
+
+    def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE chunks SET vector=? WHERE id=?",
+                           [(_vector_blob(v), cid) for cid, v in vectors.items()])
+            generation = self._bump(db, None)
+            db.execute("COMMIT")
         return generation
 
     def delete_articles(self, article_ids: Sequence[str]) -> int:
@@ -435,6 +526,10 @@ class SqliteRegistry:
         """An flock cannot be taken away from a live process."""
 
 
+def _vector_blob(vector: Any) -> bytes | None:
+    return None if vector is None else np.asarray(vector, np.float16).tobytes()
+
+
 # -- collections in a Chroma server ----------------------------------------------------------
 
 # Readers look at the generation at most this often; a replica is this much behind at worst
@@ -446,7 +541,7 @@ LEASE_PREFIX = "lease-"
 
 
 class ChromaRegistry:
-    """The registry as four collections in the Chroma server, beside the chunk collection:
+    """The registry as collections in the Chroma server, beside the chunk collection:
 
     - `<name>_articles`: one record per article, metadata only: state, content hash, title,
       date, source, url, path, and its chunks as `[[chunk id, start, end], ...]`. Each record
@@ -460,6 +555,10 @@ class ChromaRegistry:
       to write and 7x slower to read back: Chroma builds an HNSW index over every embedding.
     - `<name>_meta`: the generation, the embedding model and chunk settings, and the writer
       lease.
+    - `<name>_stories` and `<name>_story_filing`: each article's story (ChromaStories).
+
+    Chunk vectors are not copied here: exact search (`exact_index`) is for small embedded
+    stores, and the server searches its own chunk collection.
 
     Chroma has no transactions across records, so the write order carries the guarantees:
     an article is marked `pending` (readers drop it), its vectors, sentences and body are
@@ -473,10 +572,11 @@ class ChromaRegistry:
     """
 
     def __init__(self, connect: Callable[[], Any], name: str, label: str, *,
-                 create: bool, lease_seconds: float) -> None:
+                 create: bool, lease_seconds: float, story_cache: Path) -> None:
         self.label = label
         self._client = connect()
-        self._names = {kind: f"{name}_{kind}" for kind in ("articles", "bodies", "sentences", "meta")}
+        self._names = {kind: f"{name}_{kind}" for kind in (
+            "articles", "bodies", "sentences", "meta", "stories", "story_filing")}
         self._handles: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._generation = (-1, 0.0)  # (value, monotonic time read)
@@ -488,6 +588,7 @@ class ChromaRegistry:
         for kind in self._names:
             self._collection(kind)
         self._lease = ChromaLease(lambda: self._collection("meta"), lease_seconds, label)
+        self.stories: Stories = ChromaStories(self, story_cache)
 
     def exists(self) -> bool:
         from chromadb.errors import NotFoundError
@@ -704,7 +805,9 @@ class ChromaRegistry:
         chunks: dict[str, list[Chunk]],
         sentence_vectors: dict[str, np.ndarray],
         embedding_model: str,
+        vectors: dict[str, np.ndarray] | None = None,
     ) -> int:
+        # `vectors` are in the server's chunk collection already; see the class notes.
         ids = [a.id for a in articles]
         self._delete_sentences(ids)
         listed = [c for a in articles for c in chunks[a.id]]
@@ -727,6 +830,15 @@ class ChromaRegistry:
             part = list(article_ids[b : b + WRITE_BATCH])
             where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
             self._call("sentences", "delete", where=where)
+
+    def exact_index(self, limit: int) -> tuple[int, ExactIndex | None]:
+        return self.generation(), None  # the server searches its chunk collection
+
+    def chunks_without_vectors(self, limit: int) -> list[str]:
+        return []
+
+    def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
+        return self.generation()  # nothing to keep: see exact_index
 
     def delete_articles(self, article_ids: Sequence[str]) -> int:
         self._delete_sentences(article_ids)
@@ -762,6 +874,153 @@ class ChromaRegistry:
 
     def check_writer(self) -> None:
         self._lease.check()
+
+
+class ChromaStories:
+    """Stories (stories.py) with a Chroma server: whoever ingests files the articles, and
+    every machine reads the result from the server.
+
+    - `<name>_stories`: per article, its story id, the article it reprints and its date: what
+      readers load (once per story version).
+    - `<name>_story_filing`: per article, everything filing compares a new article with
+      (names, mean chunk vector, text sketch), so an ingest on any machine files against
+      every earlier one.
+    - the story version in `<name>_meta`, with a token that changes with every write.
+
+    Filing runs stories.py's StoryIndex unchanged on a copy of the filing records in the
+    ingesting machine's store folder (`story_cache`), loaded whole from the server when its
+    token is not the server's (another machine filed since, or a first ingest here), then the
+    changed filings are written back. The copy is marked stale before it changes and current
+    again only after the server has the change, so a crash in between reloads it. Only the
+    lease holder writes.
+    """
+
+    def __init__(self, registry: ChromaRegistry, story_cache: Path) -> None:
+        self._registry = registry
+        self._cache_path = story_cache
+        self._cache: StoryIndex | None = None
+        self._version = (-1, "", 0.0)  # (value, token, monotonic time read)
+        self._read: tuple[int, dict[str, StoryInfo]] = (-1, {})
+        self._lock = threading.Lock()
+
+    # -- the server's version ----------------------------------------------------------------
+
+    def _server_version(self, fresh: bool = False) -> tuple[int, str]:
+        value, token, read_at = self._version
+        if fresh or value < 0 or time.monotonic() - read_at >= GENERATION_SECONDS:
+            got = self._registry._call("meta", "get", ids=["story_version"],
+                                       include=["metadatas"])
+            m: dict[str, Any] = got["metadatas"][0] if got["ids"] else {"value": 0, "token": ""}
+            value, token = int(m["value"]), str(m["token"])
+            self._version = (value, token, time.monotonic())
+        return value, token
+
+    def version(self) -> int:
+        return self._server_version()[0]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def all(self) -> dict[str, StoryInfo]:
+        with self._lock:
+            version = self.version()  # first: what is read is labelled no newer than it is
+            if self._read[0] != version:
+                found = {}
+                for page in self._registry._scan("stories", ["metadatas"]):
+                    for article_id, m in zip(page["ids"], page["metadatas"], strict=True):
+                        found[article_id] = StoryInfo(article_id, m["story_id"],
+                                                      m["reprint_of"] or None, m["date"] or None)
+                self._read = (version, found)
+            return self._read[1]
+
+    def members(self, story_id: str) -> list[StoryInfo]:
+        found = [s for s in self.all().values() if s.story_id == story_id]
+        return sorted(found, key=lambda s: (s.date or "", s.article_id))
+
+    def count(self) -> int:
+        return len({s.story_id for s in self.all().values()})
+
+    def missing(self, article_ids: Iterable[str]) -> list[str]:
+        have = self.all()
+        return [a for a in article_ids if a not in have]
+
+    # -- filing ------------------------------------------------------------------------------
+
+    def assign(self, articles: Sequence[Article], vectors: dict[str, np.ndarray]) -> None:
+        if not articles:
+            return
+        cache = self._current_cache()
+        self._mark_cache("")
+        cache.assign(articles, vectors)
+        rows = cache.rows(a.id for a in articles)
+        ids = [r[0] for r in rows]
+        registry = self._registry
+        registry._write("story_filing", "upsert", ids, [
+            {"story_id": r[1], "reprint_of": r[2] or "", "date": r[3] or "", "names": r[4],
+             "vector": base64.b64encode(r[5]).decode("ascii"),
+             "sketch": base64.b64encode(r[6]).decode("ascii")} for r in rows])
+        registry._write("stories", "upsert", ids, [
+            {"story_id": r[1], "reprint_of": r[2] or "", "date": r[3] or ""} for r in rows])
+        self._publish()
+
+    def remove(self, article_ids: Iterable[str]) -> None:
+        ids = list(article_ids)
+        if not ids:
+            return
+        cache = self._current_cache()
+        self._mark_cache("")
+        cache.remove(ids)
+        self._registry._delete("stories", ids)
+        self._registry._delete("story_filing", ids)  # second: see _current_cache
+        self._publish()
+
+    def _publish(self) -> None:
+        """Move the server's story version on (readers reload), and mark the copy current."""
+        value, _ = self._server_version(fresh=True)
+        token = uuid.uuid4().hex
+        self._registry._write("meta", "upsert", ["story_version"],
+                              [{"kind": "story_version", "value": value + 1, "token": token}])
+        self._version = (value + 1, token, time.monotonic())
+        self._mark_cache(token)
+
+    def _current_cache(self) -> StoryIndex:
+        """The filing copy in the store folder, reloaded when it is not the server's."""
+        self._registry.check_writer()
+        if self._cache is None:
+            self._cache = StoryIndex(self._cache_path)
+            with self._cache_db() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS mirror (id INTEGER PRIMARY KEY "
+                           "CHECK (id = 0), token TEXT NOT NULL)")
+        _, token = self._server_version(fresh=True)
+        with self._cache_db() as db:
+            row = db.execute("SELECT token FROM mirror").fetchone()
+        if not token or row is None or row[0] != token:
+            rows = list(self._server_rows())
+            # Filing records are written before, and deleted after, the records readers use:
+            # one without the other is a write a crash cut short. It is dropped here, and
+            # the article is filed again as one without a story.
+            listed = {i for page in self._registry._scan("stories", []) for i in page["ids"]}
+            self._registry._delete("story_filing", [r[0] for r in rows if r[0] not in listed])
+            self._cache.replace_all(r for r in rows if r[0] in listed)
+            self._mark_cache(token)
+        return self._cache
+
+    def _server_rows(self) -> Iterator[StoryRow]:
+        for page in self._registry._scan("story_filing", ["metadatas"]):
+            for article_id, m in zip(page["ids"], page["metadatas"], strict=True):
+                yield (article_id, m["story_id"], m["reprint_of"] or None, m["date"] or None,
+                       m["names"], base64.b64decode(m["vector"]), base64.b64decode(m["sketch"]))
+
+    @contextlib.contextmanager
+    def _cache_db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self._cache_path, timeout=30, isolation_level=None)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def _mark_cache(self, token: str) -> None:
+        with self._cache_db() as db:
+            db.execute("INSERT OR REPLACE INTO mirror VALUES (0, ?)", (token,))
 
 
 def _placeholders(ids: Sequence[str]) -> list[list[float]]:

@@ -27,6 +27,7 @@ GROUP_COLOUR = {
     "citations": "#5c3566",
     "refusal": "#b35900",
     "judge": "#2e6f73",
+    "updates": "#8f5902",
 }
 # Metrics where a smaller number is the better one; the chart marks them with an arrow.
 LOWER_IS_BETTER = {"false_refusal_rate"}
@@ -97,9 +98,9 @@ def _svg(width: int, height: int, body: list[str], label: str) -> str:
 def metric_bars(summary: dict[str, Any]) -> str:
     """Every 0–1 figure of the summary as a horizontal bar, coloured by group."""
     rows: list[tuple[str, str, float | None]] = []
-    for group in ("retrieval", "answer", "citations", "refusal", "judge"):
+    for group in ("retrieval", "answer", "citations", "refusal", "updates", "judge"):
         for name, value in (summary.get(group) or {}).items():
-            if name in ("words", "model", "unparsed"):
+            if name in ("words", "model", "unparsed", "n"):
                 continue
             rows.append((group, name, value))
     label_w, bar_w, row_h, top = 200, 260, 24, 22
@@ -294,7 +295,8 @@ def _summary_cards(summary: dict[str, Any]) -> str:
     counts = [("questions", summary.get("n")), ("answerable", summary.get("n_answerable")),
               ("unanswerable", summary.get("n_unanswerable")), ("answerer", summary.get("mode"))]
     groups: list[tuple[str, list[tuple[str, Any]]]] = [("set", counts)]
-    for group in ("retrieval", "answer", "citations", "refusal", "latency_ms", "judge"):
+    for group in ("retrieval", "answer", "citations", "refusal", "updates", "latency_ms",
+                  "judge"):
         values = summary.get(group)
         if isinstance(values, dict):
             groups.append((group, list(values.items())))
@@ -331,6 +333,32 @@ def _failure_row(r: dict[str, Any]) -> str:
         f"<td>{escape(r['failure'] or '')}</td>"
         "</tr>"
     )
+
+
+def _update_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Update questions: whether the current value was given and an earlier one flagged."""
+    updates = [r for r in rows if r["type"] == "update"]
+    if not updates:
+        return ""
+    head = ("<tr><th style='width:10%'>question id</th><th style='width:22%'>question</th>"
+            "<th style='width:10%'>current</th><th style='width:10%'>earlier</th>"
+            "<th style='width:36%'>given answer</th><th style='width:6%'>current given</th>"
+            "<th style='width:6%'>earlier flagged</th></tr>")
+    body = "".join(
+        "<tr>"
+        f'<td><span class="id">{escape(r["id"])}</span></td>'
+        f"<td>{escape(r['question'])}<br><span class='muted'>asked "
+        f"{escape(str(r.get('question_date') or 'today'))}</span></td>"
+        f"<td>{escape('; '.join(r['answers']))}</td>"
+        f"<td>{escape('; '.join(r.get('earlier', [])))}</td>"
+        f"<td>{escape(r['answer'])}</td>"
+        f"<td>{_fmt(bool(r['scores']['correct']))}</td>"
+        f"<td>{_fmt(bool(r['scores'].get('earlier_flagged')))}</td>"
+        "</tr>" for r in updates)
+    return (f"<h2>Updates ({len(updates)} questions)</h2>"
+            '<p class="note">A story\'s later report changed the fact. Right: the answer gives the '
+            "value current on the question's date; flagged: it also mentions an earlier value.</p>"
+            f'<table class="failures"><thead>{head}</thead><tbody>{body}</tbody></table>')
 
 
 def _failure_tables(rows: Sequence[dict[str, Any]]) -> str:
@@ -396,6 +424,7 @@ nothing to count.</p>
 </div>
 {curve}<div class="chart wide"><h3>Outcome per question</h3>{outcome_chart(rows)}</div>
 </div>
+{_update_table(rows)}
 <h2>Failures ({n_failed} of {len(rows)})</h2>
 {_failure_tables(rows)}
 </main>

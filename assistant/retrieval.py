@@ -18,6 +18,7 @@ from assistant.keyword import KeywordIndex, terms, words
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
 from assistant.store import Store, View, date_number
+from assistant.stories import StoryInfo
 from assistant.types import ArticleMeta, Passage
 
 RRF_K = 60
@@ -83,6 +84,20 @@ class Retriever:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, str] = OrderedDict()
+        self._stories: tuple[int, dict[str, StoryInfo], dict[str, list[str]]] = (-1, {}, {})
+
+    def _story_tables(self) -> tuple[int, dict[str, StoryInfo], dict[str, list[str]]]:
+        """(version, article id -> story, original -> copies), reloaded when an ingest has
+        filed articles anew; never rebuilt per query."""
+        version = self.store.stories.version()
+        if version != self._stories[0]:
+            stories = self.store.stories.all()
+            self._stories = (version, stories, _copies(stories))
+        return self._stories
+
+    def stories(self) -> dict[str, StoryInfo]:
+        """Article id -> its story."""
+        return self._story_tables()[1]
 
     def _current(self) -> _Snapshot:
         # The store's view of the current generation (or, while a newer one is being built,
@@ -107,6 +122,17 @@ class Retriever:
 
     def article(self, article_id: str) -> ArticleMeta | None:
         return self._current().articles.get(article_id)
+
+    def story(self, article_id: str) -> list[tuple[ArticleMeta, str | None]]:
+        """The other reports of the article's story, oldest first, each with the id of the
+        article it reprints (None for an original report)."""
+        found = self.stories().get(article_id)
+        if found is None:
+            return []
+        articles = self._current().articles
+        return [(articles[m.article_id], m.reprint_of)
+                for m in self.store.stories.members(found.story_id)
+                if m.article_id != article_id and m.article_id in articles]
 
     def body(self, article_id: str) -> str | None:
         """The body of the article as this view knows it: offsets from the view are never
@@ -182,6 +208,10 @@ class Retriever:
         today = today or dt.date.today()
         info = QuestionInfo.of(question)
         titles = [self._title_terms(snap, e.article.id) for e in listed]
+        stories = self.stories()
+        for e in listed:
+            found = stories.get(e.article.id)
+            e.story_id = found.story_id if found else None
         features = fusion_features(listed, info, titles, self._title_df(snap), today,
                                    relative_window(question, today))
         return Pool(listed, features, today)
@@ -209,10 +239,17 @@ class Retriever:
         scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
         passages: list[Passage] = []
         kept_shingles: list[set[tuple[str, ...]]] = []
+        _, stories, copies = self._story_tables()
+        # The snapshot the pool came from, not a newer one: bodies are cut at its offsets.
+        articles = (self._snapshot or self._current()).articles
+        kept_roots: set[str] = set()
         for i in np.argsort(-scores, kind="stable"):
             entry = pool.entries[i]
             if entry.article.id in exclude:
                 continue
+            root = _root(stories, entry.article.id)
+            if root in kept_roots and not any(p.article.id == entry.article.id for p in passages):
+                continue  # a reprint of an article already shown: it is "also reported by"
             start, end = entry.start, entry.end
             body = self.body(entry.article.id)
             if body is None:
@@ -222,6 +259,7 @@ class Retriever:
             if any(_jaccard(shingles, other) >= 0.5 for other in kept_shingles):
                 continue  # the same wire story reprinted: keep the first copy only
             kept_shingles.append(shingles)
+            kept_roots.add(root)
             passages.append(
                 Passage(
                     chunk_id=entry.chunk_id,
@@ -235,6 +273,10 @@ class Retriever:
                     n=len(passages) + 1,
                     dense_rank=None if entry.dense_rank is None else entry.dense_rank + 1,
                     keyword_rank=None if entry.keyword_rank is None else entry.keyword_rank + 1,
+                    story_id=entry.story_id,
+                    also_reported_by=[articles[a] for a in copies.get(root, ())
+                                      if a != entry.article.id and a in articles],
+                    features=tuple(float(v) for v in pool.features[i]),
                 )
             )
             if len(passages) >= k:
@@ -251,6 +293,7 @@ class PoolEntry:
     chunk_index: int
     start: int
     end: int
+    story_id: str | None = None
     dense: float | None = None
     dense_rank: int | None = None
     keyword: float | None = None
@@ -275,14 +318,14 @@ class Pool:
                 + (f[:, col["in_window"]] - f[:, col["after_today"]]) / (RRF_K + 1))
 
 
+STORY_DAYS = 45
+STORY_TITLE_DF = 5
 FUSION_FEATURES = (
     "dense", "dense_missing", "dense_rr", "dense_gap",
     "keyword_norm", "keyword_log", "keyword_rr", "keyword_missing", "keyword_top_margin",
     "rrf", "title_overlap", "lead_chunk",
     "after_today", "in_window", "undated", "story_latest", "story_behind",
 )
-STORY_DAYS = 45
-STORY_TITLE_DF = 5
 
 
 def fusion_features(
@@ -343,6 +386,11 @@ def _story_features(
 ) -> list[tuple[float, float]]:
     """(latest of its story, log days behind the story's latest) for each entry.
 
+    A ranking signal, so deliberately narrower than the stories of assistant/stories.py (which
+    group follow-ups by names and meaning): here a story is reports whose headlines share a
+    rare term; grouping by names made the ranking prefer the latest article about the same
+    company or team even for an older, different event (hit@1 0.894 -> 0.866 out of fold).
+
     Two dated articles are one story when their headlines share a term few headlines use and
     they are at most STORY_DAYS apart. Only reports dated on or before `today` count: a later
     report was not yet known. Undated articles are neutral (0, 0).
@@ -373,6 +421,21 @@ def _story_features(
             and abs((dated[b][0] - day).days) <= STORY_DAYS for b in dated)
         out.append((float(has_story and behind == 0), float(np.log1p(behind))))
     return out
+
+
+def _root(stories: dict[str, StoryInfo], article_id: str) -> str:
+    """The article a reprint copies (itself, for an original)."""
+    found = stories.get(article_id)
+    return found.reprint_of or article_id if found else article_id
+
+
+def _copies(stories: dict[str, StoryInfo]) -> dict[str, list[str]]:
+    """Original article id -> every copy of it, itself included (only where copies exist)."""
+    groups: dict[str, list[str]] = {}
+    for info in stories.values():
+        if info.reprint_of:
+            groups.setdefault(info.reprint_of, [info.reprint_of]).append(info.article_id)
+    return groups
 
 
 def _entry(snap: _Snapshot, chunk_id: str) -> PoolEntry:

@@ -28,6 +28,14 @@ collection may replay Chroma's log into it and write its files. So, for embedded
   process never opens Chroma while another one is writing to it;
 - a reader reopens its Chroma client when the registry generation has moved on (its cached
   HNSW index no longer matches Chroma's metadata), never per query.
+
+The embedded registry also keeps each chunk's vector. A small embedded index (up to
+`EXACT_SEARCH_MAX_CHUNKS` chunks) is searched exactly from those, in numpy, and Chroma is opened
+only to write (and for the health check): importing and opening chromadb costs a short-lived
+`assistant ask` more than half a second, and an exact scan of a few thousand vectors takes
+about a millisecond. A Chroma server always searches its own collection.
+
+Stories (stories.py) are kept by the registry too: in the SQLite file, or in the server.
 """
 
 from __future__ import annotations
@@ -45,7 +53,15 @@ import numpy as np
 
 from assistant.errors import StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
-from assistant.registry import ChromaRegistry, ChunkRecord, Registry, SqliteRegistry, locked
+from assistant.registry import (
+    ChromaRegistry,
+    ChunkRecord,
+    ExactIndex,
+    Registry,
+    SqliteRegistry,
+    date_number,
+    locked,
+)
 from assistant.types import Article, ArticleMeta, Chunk, Span
 
 REGISTRY_FILE = "registry.sqlite3"
@@ -53,6 +69,11 @@ KEYWORD_DIR = "keyword"
 WRITER_LOCK_FILE = "ingest.lock"
 CHROMA_LOCK_FILE = "chroma.lock"
 KEYWORD_LOCK_FILE = "keyword.lock"
+# With a Chroma server: the ingesting machine's copy of the story filing records (registry.py).
+STORY_CACHE_FILE = "stories.sqlite3"
+# Up to this many chunks (about 15 MB of vectors) an embedded index is searched exactly in
+# numpy instead of through Chroma (ASSISTANT_EXACT_SEARCH_MAX_CHUNKS; 0 = always Chroma).
+EXACT_SEARCH_MAX_CHUNKS = 20_000
 # How long a query waits for the view of a newer generation before it is answered from the
 # previous one: long enough for a small store's rebuild, short enough not to stall a server
 # while a large one rebuilds (seconds per 100k chunks, see bench/README.md).
@@ -62,12 +83,8 @@ REFRESH_WAIT_SECONDS = 2.0
 # last build took, so building uses at most a third of a core during a long ingest.
 REFRESH_REST = 2.0
 
-__all__ = ["ChunkRecord", "Store", "StoreStats", "View", "date_number", "open_chroma"]
-
-
-def date_number(date: str | None) -> int:
-    """YYYYMMDD as an int for Chroma range filters; 0 for undated articles."""
-    return int(date.replace("-", "")) if date else 0
+__all__ = ["ChunkRecord", "ExactIndex", "Store", "StoreStats", "View", "date_number",
+           "open_chroma"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class StoreStats:
     first_date: str | None
     last_date: str | None
     undated: int
+    stories: int
     embedding_model: str | None
     store: str
     chroma: str
@@ -100,9 +118,14 @@ class View:
 
 
 class Store:
-    """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index."""
+    """Chunk vectors in Chroma (embedded or server) plus the registry and keyword index.
+
+    An embedded Chroma is opened on first use, so a small index searched exactly never opens
+    it; a Chroma server is connected to at once, so an unreachable one fails early.
+    """
 
     def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str, *,
+                 exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS,
                  create: bool = False, lease_seconds: float = 30.0) -> None:
         self.root = root
         self.chroma_label = chroma.label
@@ -131,9 +154,16 @@ class Store:
             self.registry = SqliteRegistry(root / REGISTRY_FILE, root / WRITER_LOCK_FILE)
         else:
             self.registry = ChromaRegistry(chroma.connect, collection_name, chroma.label,
-                                           create=create, lease_seconds=lease_seconds)
-        with self._chroma_lock():
-            self._open_locked()
+                                           create=create, lease_seconds=lease_seconds,
+                                           story_cache=root / STORY_CACHE_FILE)
+        self.stories = self.registry.stories
+        # A Chroma server is the setup for large, shared indexes: it keeps the search.
+        self._exact_max = exact_search_max_chunks if chroma.embedded else 0
+        self._exact: tuple[int, ExactIndex | None] | None = None
+        self._exact_lock = threading.Lock()
+        if not self._exact_max:  # Chroma answers every search: open it now, failing early
+            with self._chroma_lock():
+                self._open_locked()
 
     @staticmethod
     def exists(root: Path) -> bool:
@@ -153,6 +183,8 @@ class Store:
     @property
     def collection(self) -> Any:
         """The Chroma collection as last opened (for tests, benchmarks and llama-index)."""
+        if self._collection is None:
+            self._reopen(self._opened)
         return self._collection
 
     # -- sharing Chroma between threads and processes -------------------------------------
@@ -282,7 +314,7 @@ class Store:
             _delete_vectors(collection, [a.id for a in articles])
             _add_vectors(collection, articles, chunks, vectors)
             self._generation = self.registry.commit_articles(
-                articles, chunks, sentence_vectors, embedding_model)
+                articles, chunks, sentence_vectors, embedding_model, vectors)
 
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         if not article_ids:
@@ -324,10 +356,42 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def exact_index(self) -> ExactIndex | None:
+        """The in-memory index of a small embedded store at the current generation, if any."""
+        if not self._exact_max:
+            return None
+        generation = self.registry.generation()
+        cached = self._exact
+        if cached is None or cached[0] != generation:
+            with self._exact_lock:
+                cached = self._exact
+                if cached is None or cached[0] != generation:
+                    cached = self._exact = self.registry.exact_index(self._exact_max)
+        return cached[1]
+
+    def backfill_vectors(self) -> int:
+        """Copy into the registry the chunk vectors an older version kept only in Chroma, so
+        the index can be searched exactly; returns how many were copied."""
+        if not self._exact_max:
+            return 0
+        missing = self.registry.chunks_without_vectors(self._exact_max)
+        if not missing:
+            return 0
+        with self._writing_vectors() as collection:
+            found: dict[str, np.ndarray] = {}
+            for b in range(0, len(missing), 500):
+                got = collection.get(ids=missing[b : b + 500], include=["embeddings"])
+                found.update(zip(got["ids"], got["embeddings"], strict=True))
+            self._generation = self.registry.store_vectors(found)
+        return len(found)
+
     def dense_search(
         self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
+        exact = self.exact_index()
+        if exact is not None:
+            return exact.search(vector, n, since, until)
         # No count() first: it costs ~10 ms at 100k chunks, and Chroma returns fewer
         # results when asked for more than it holds.
         clauses: list[dict[str, Any]] = []
@@ -488,6 +552,7 @@ class Store:
             first_date=dates[0] if dates else None,
             last_date=dates[-1] if dates else None,
             undated=sum(1 for a in articles.values() if not a.date),
+            stories=self.stories.count(),
             embedding_model=self.registry.get_meta("embedding_model"),
             store=str(self.root),
             chroma=self.chroma_label,
@@ -628,17 +693,20 @@ class ChromaConnector:
 def open_chroma(
     root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None
 ) -> ChromaConnector:
-    """Chroma on disk under `root/chroma`, or the server at `chroma_url`."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+    """Chroma on disk under `root/chroma`, or the server at `chroma_url`. chromadb is imported
+    on the first connection (its import alone takes about half a second)."""
 
-    def settings() -> ChromaSettings:
+    def settings() -> Any:
+        from chromadb.config import Settings as ChromaSettings
+
         return ChromaSettings(anonymized_telemetry=False, allow_reset=True)
 
     if chroma_url and host_port:
         host, port, ssl = host_port
 
         def connect_server() -> Any:
+            import chromadb
+
             try:
                 client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings())
                 client.heartbeat()
@@ -651,7 +719,10 @@ def open_chroma(
         return ChromaConnector(connect_server, chroma_url, embedded=False)
     path = root / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return ChromaConnector(
-        lambda: chromadb.PersistentClient(path=str(path), settings=settings()), str(path),
-        embedded=True,
-    )
+
+    def connect_embedded() -> Any:
+        import chromadb
+
+        return chromadb.PersistentClient(path=str(path), settings=settings())
+
+    return ChromaConnector(connect_embedded, str(path), embedded=True)

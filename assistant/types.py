@@ -86,6 +86,11 @@ class Passage:
     n: int = 0
     dense_rank: int | None = None  # 1-based rank in dense search, None when not found by it
     keyword_rank: int | None = None  # 1-based rank in BM25 search
+    story_id: str | None = None  # the news event this article reports (assistant/stories.py)
+    # The same article printed elsewhere (wire copies): shown once, with these named.
+    also_reported_by: list[ArticleMeta] = field(default_factory=list)
+    # Its row of retrieval.FUSION_FEATURES, as fusion ranked it (for "why this answer").
+    features: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +110,10 @@ class Passage:
             "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 6),
             "dense_rank": self.dense_rank,
             "keyword_rank": self.keyword_rank,
+            "story_id": self.story_id,
+            "also_reported_by": [
+                {"id": a.id, "title": a.title, "source": a.source, "date": a.date, "url": a.url}
+                for a in self.also_reported_by],
         }
 
 
@@ -150,7 +159,8 @@ class Turn:
 
 
 # The passage fields an answer carries (a subset of Passage.to_dict(), as the API documents).
-ANSWER_PASSAGE_FIELDS = ("n", "article_id", "title", "date", "url", "start", "end", "text", "score")
+ANSWER_PASSAGE_FIELDS = ("n", "article_id", "title", "date", "url", "start", "end", "text", "score",
+                         "story_id", "also_reported_by")
 
 
 @dataclass
@@ -171,9 +181,26 @@ class Answer:
     # Probability that the passages answer the question (the refusal gate), when computed.
     confidence: float | None = None
     model: str | None = None  # version of the learned answerer models in use
+    # Facts the story's reports gave differently: [{fact, current: {n, value, date},
+    # earlier: [{n, value, date}]}], latest first.
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    # Prompt and completion size, OpenAI-style: the LLM server's token counts when it reports
+    # them, otherwise words (always, for the extractive answerer).
+    usage: dict[str, int] | None = None
+    # "Why this answer": retrieval and answerer scores, filled only when asked for (debug).
+    debug: dict[str, Any] | None = None
+
+    def source_numbers(self) -> dict[int, int]:
+        """Passage number -> source number: the cited passages numbered 1..m in the order the
+        answer first cites them, as the chat window, the CLI and exports show them."""
+        numbers: dict[int, int] = {}
+        for c in self.citations:
+            numbers.setdefault(c.n, len(numbers) + 1)
+        return numbers
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        sources = self.source_numbers()
+        out = {
             "question": self.question,
             "answer": self.answer,
             "short_answer": self.short_answer,
@@ -181,11 +208,16 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "mode": self.mode,
             "model": self.model,
-            "citations": [c.to_dict() for c in self.citations],
+            "updates": self.updates,
+            "citations": [{**c.to_dict(), "source": sources[c.n]} for c in self.citations],
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [
                 {k: v for k, v in p.to_dict().items() if k in ANSWER_PASSAGE_FIELDS}
                 for p in self.passages
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "usage": self.usage,
         }
+        if self.debug is not None:
+            out["debug"] = self.debug
+        return out

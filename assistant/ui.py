@@ -8,17 +8,25 @@ is escaped here, because ingested pages are untrusted input.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
+import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.answering import check_question
 from assistant.api import check_filters
 from assistant.app import Services, quiet_offline_environment
+from assistant.citations import MARKER, renumber_markers
+from assistant.display import Source, answer_view, flat
 from assistant.errors import AssistantError
-from assistant.types import Answer, ArticleMeta, Citation, Passage, Turn
+from assistant.feedback import Feedback, FeedbackLog
+from assistant.transcript import conversation_markdown
+from assistant.types import Answer, ArticleMeta, Passage, Turn
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -27,13 +35,52 @@ if TYPE_CHECKING:
 HISTORY_TURNS = 10
 CONTEXT_CHARS = 450
 EXAMPLES = 3
-MARKER = re.compile(r"\[(\d+)\]")
 
 # Gradio scopes `css` to elements inside its layout; the page frame needs a plain <style>.
 PAGE_CSS = """
 .gradio-container { width: 100% !important; max-width: 960px !important;
   margin: 0 auto !important; }
 @media (max-width: 640px) { .gradio-container .main { padding: 10px 8px !important; } }
+"""
+# Gradio's autoscroll follows the bottom of the chat, which pushes the question out of view as
+# soon as its answer (with sources) is taller than the chat, and at once on a phone. Instead the
+# newest question is kept at the top of the chat while its answer arrives below it, until the
+# reader scrolls the chat themselves.
+SCROLL_JS = """
+(() => {
+  let log = null, questions = -1, anchor = null, mine = null, moved = false;
+  function place() {
+    if (!log || !anchor || moved) return;
+    const logTop = log.getBoundingClientRect().top;
+    // Below the chat's own buttons (clear), which float over its top right corner.
+    const panel = log.parentElement && log.parentElement.querySelector('.top-panel');
+    const pad = panel ? Math.max(8, panel.getBoundingClientRect().bottom - logTop + 6) : 8;
+    const top = anchor.getBoundingClientRect().top - logTop + log.scrollTop - pad;
+    const target = Math.max(0, Math.min(top, log.scrollHeight - log.clientHeight));
+    if (Math.abs(log.scrollTop - target) > 1) log.scrollTop = target;
+    mine = log.scrollTop;
+  }
+  function watch() {
+    const found = document.querySelector('#chat [role=log]');
+    if (found !== log) {
+      log = found;
+      if (!log) return;
+      log.addEventListener('scroll', () => {
+        if (mine !== null && Math.abs(log.scrollTop - mine) > 4) moved = true;
+      }, {passive: true});
+    }
+    if (!log) return;
+    const rows = log.querySelectorAll('.message-row.user-row');
+    if (rows.length !== questions) {  // a new question, or the chat was cleared
+      questions = rows.length;
+      anchor = rows.length ? rows[rows.length - 1] : null;
+      moved = false;
+    }
+    place();
+  }
+  new MutationObserver(watch).observe(document.documentElement,
+                                      {childList: true, subtree: true, characterData: true});
+})();
 """
 CSS = """
 #chat .example { border: 1px solid var(--border-color-primary); border-radius: 12px;
@@ -95,6 +142,23 @@ CSS = """
 .dark #chat .nf { background: #422006; color: #fde68a; }
 .dark #chat .failed { background: #450a0a; color: #fecaca; }
 .dark #chat .warn { color: #fbbf24; }
+#chat details.why { margin-top: .7rem; font-size: .8rem; color: var(--body-text-color-subdued); }
+#chat details.why > summary { cursor: pointer; font-weight: 600; }
+#chat .why-body { padding: .3rem 0 0; }
+#chat .why-body p { margin: .4rem 0; }
+#chat .why-scroll { overflow-x: auto; }
+#chat .why-body table { border-collapse: collapse; width: 100%; font-size: .75rem; }
+#chat .why-body th, #chat .why-body td { border-bottom: 1px solid var(--border-color-primary);
+  padding: .2rem .35rem; text-align: right; white-space: nowrap; }
+#chat .why-body td.t, #chat .why-body th:nth-child(2) { text-align: left; white-space: normal;
+  min-width: 10rem; }
+#chat .why-body ol { margin: .2rem 0; padding-left: 1.2rem; }
+#chat .why-body li { margin: .3rem 0; }
+#chat .src-tag { font-size: .7rem; font-weight: 700; color: var(--color-accent);
+  white-space: nowrap; }
+#chat details.feats > summary { cursor: pointer; font-size: .72rem; }
+#chat details.feats div { display: flex; flex-wrap: wrap; gap: .15rem .7rem; font-size: .72rem; }
+#download { max-width: 22rem; margin: 0 auto; }
 #footer { font-size: .75rem; color: var(--body-text-color-subdued); text-align: center; }
 #footer a { color: inherit; }
 @media (max-width: 640px) {
@@ -201,33 +265,29 @@ def meta_html(meta: ArticleMeta) -> str:
 
 
 def source_html(n: int, meta: ArticleMeta, quotes: Sequence[str], context: str,
-                open_label: str = "Show in the article") -> str:
+                open_label: str = "Show in the article", also: str = "") -> str:
     quote_html = "".join(f'<span class="src-quote">“{esc(one_line(q))}”</span>' for q in quotes)
+    also_html = f'<span class="src-meta src-also">{esc(also)}</span>' if also else ""
     return (
         f'<details class="src"><summary><span class="src-n">{n}</span>'
         f'<span class="src-main"><span class="src-title">{esc(meta.title)}</span>'
-        f'<span class="src-meta">{meta_html(meta)}</span>{quote_html}'
+        f'<span class="src-meta">{meta_html(meta)}</span>{also_html}{quote_html}'
         f'<span class="src-open">{open_label} ▾</span></span></summary>'
         f'<div class="src-context">{context}</div></details>'
     )
 
 
-def cited_sources_html(citations: Sequence[Citation], passages: Sequence[Passage],
-                       body_of: Callable[[str], str | None]) -> str:
-    """One entry per cited passage number, all its quotes marked in one context view."""
-    by_n: dict[int, list[Citation]] = {}
-    for c in citations:
-        by_n.setdefault(c.n, []).append(c)
-    metas = {p.n: p.article for p in passages}
+def cited_sources_html(sources: Sequence[Source], body_of: Callable[[str], str | None]) -> str:
+    """One entry per source, numbered as the answer line cites them; opening it shows its
+    quotes marked in their article (or the article's opening, for a headline quote)."""
     items = []
-    for n, group in sorted(by_n.items()):
-        first = group[0]
-        meta = metas.get(n) or ArticleMeta(first.article_id, first.title, first.path, "",
-                                           first.date, None, first.url)
-        body = body_of(first.article_id)
-        spans = [(c.start, c.end) for c in group]
-        context = context_html(body, spans) if body else esc(" … ".join(c.quote for c in group))
-        items.append(source_html(n, meta, [c.quote for c in group], context))
+    for source in sources:
+        body = body_of(source.article.id)
+        spans = source.body_spans or [(0, 0)]
+        context = context_html(body, spans) if body else \
+            esc(" … ".join(flat(c.quote) for c in source.citations))
+        items.append(source_html(source.number, source.article, source.quotes, context,
+                                 also=source.also_line))
     return '<div class="sources"><div class="sources-head">Sources</div>' + "".join(items) + \
         "</div>"
 
@@ -246,21 +306,80 @@ def nearest_html(passages: Sequence[Passage], limit: int = 3) -> str:
 
 
 def answer_html(answer: Answer, body_of: Callable[[str], str | None]) -> str:
-    """A finished answer: text and sources, or the distinct 'not in the articles' look."""
+    """A finished answer: its line and sources, or the distinct 'not in the articles' look;
+    then, collapsed, why it is this answer."""
+    why = why_html(answer) if answer.debug is not None else ""
     if not answer.grounded:
         return (f'<div class="nf"><b>Not in the articles</b>{esc(answer.answer)}</div>'
-                + nearest_html(answer.passages))
-    out = f'<div class="answer">{marked_text(answer.answer)}</div>'
+                + nearest_html(answer.passages) + why)
+    view = answer_view(answer)
+    out = f'<div class="answer">{marked_text(view.line)}</div>'
     if answer.unsupported_sentences:
         out += ('<div class="warn">No quote backs: '
                 + " ".join(f"“{esc(s)}”" for s in answer.unsupported_sentences) + "</div>")
-    return out + cited_sources_html(answer.citations, answer.passages, body_of)
+    return out + cited_sources_html(view.sources, body_of) + why
 
 
 def pending_html(text: str) -> str:
+    """The answer as it streams in, without markers: they are numbered once verified."""
     if not text:
         return '<div class="pending">Reading the articles…</div>'
-    return f'<div class="answer">{marked_text(text)}<span class="cursor">▍</span></div>'
+    shown = renumber_markers(re.sub(r"\[[\d,\s]*$", "", text), {})
+    return f'<div class="answer">{esc(shown)}<span class="cursor">▍</span></div>'
+
+
+def _score(value: Any, spec: str = ".3f") -> str:
+    return "–" if value is None else esc(format(value, spec))
+
+
+def _features_html(features: dict[str, float]) -> str:
+    cells = "".join(f"<span><i>{esc(k)}</i> {_score(v, '.3g')}</span>" for k, v in features.items())
+    return f'<details class="feats"><summary>features</summary><div>{cells}</div></details>'
+
+
+def why_html(answer: Answer) -> str:
+    """The "why this answer" panel: retrieval scores per passage, then the answerer's view."""
+    debug = answer.debug or {}
+    retrieval, answerer = debug.get("retrieval", {}), debug.get("answerer", {})
+    sources = answer.source_numbers()
+    rows = []
+    for p in retrieval.get("passages", []):
+        cited = f' <span class="src-tag">source {sources[p["n"]]}</span>' if p["n"] in sources \
+            else ""
+        rows.append(
+            f'<tr><td>{p["n"]}</td><td class="t">{esc(p["title"])}{cited}</td>'
+            f'<td>{_score(p["fused_score"], ".2f")}</td>'
+            f'<td>{_score(p["dense_rank"], "")} · {_score(p["dense_similarity"])}</td>'
+            f'<td>{_score(p["keyword_rank"], "")} · {_score(p["keyword_score"], ".2f")}</td>'
+            f'<td>{_score(p["date_adjustment"], "+.2f")}</td></tr>')
+    parts = [
+        f'<p>Passages, ranked by {esc(retrieval.get("fusion", ""))} fusion of dense search and '
+        "BM25:</p>",
+        '<div class="why-scroll"><table><thead><tr><th>#</th><th>article</th><th>fused</th>'
+        "<th>dense rank · sim.</th><th>BM25 rank · score</th><th>date adj.</th></tr></thead>"
+        f'<tbody>{"".join(rows)}</tbody></table></div>',
+    ]
+    if answerer.get("confidence") is not None:
+        verdict = "refused" if answerer.get("refused") else "answered"
+        parts.append(
+            f'<p>Answerer ({esc(answerer.get("mode", ""))}): confidence that the passages answer '
+            f'<b>{_score(answerer["confidence"])}</b>; it refuses below '
+            f'{_score(answerer.get("threshold"))}, so it {verdict}.</p>')
+    candidates = answerer.get("candidates", [])
+    if candidates:
+        items = "".join(
+            f'<li><b>p {_score(c["probability"])}</b> · logit {_score(c["score"], "+.2f")} · '
+            f'passage {c["n"]}{" (headline)" if c["field"] == "title" else ""}: '
+            f'“{esc(c["text"])}”{_features_html(c["features"])}</li>'
+            for c in candidates)
+        parts.append(f"<p>Best of {answerer.get('candidates_considered', len(candidates))} "
+                     f"candidate sentences:</p><ol>{items}</ol>")
+    phrase = answerer.get("phrase")
+    if phrase:
+        parts.append(f'<p>Answer phrase: “{esc(phrase["text"])}” (p '
+                     f'{_score(phrase["probability"])}, passage {phrase["n"]}).</p>')
+    return ('<details class="why"><summary>Why this answer</summary>'
+            f'<div class="why-body">{"".join(parts)}</div></details>')
 
 
 def failure_html(message: str) -> str:
@@ -290,24 +409,32 @@ def header_html(services: Services) -> str:
     )
 
 
-def example_questions(metas: Iterable[ArticleMeta], limit: int = EXAMPLES) -> list[str]:
-    """Questions about the newest articles, made from their headlines."""
+def example_questions(metas: Iterable[ArticleMeta], limit: int = EXAMPLES) -> list[dict[str, str]]:
+    """Chips for the newest articles: the headline to see, a question to send."""
     newest = sorted(metas, key=lambda m: (m.date or "", m.title), reverse=True)
     newest.sort(key=lambda m: m.date is None)
-    out: list[str] = []
+    out: list[dict[str, str]] = []
     for meta in newest:
         headline = re.split(r"\s+(?:as|after|amid|while)\s+|\s*[:|—–]\s*|\s+-\s+", meta.title)[0]
         headline = headline.strip(" .,;!?\"'“”")
         if len(headline) < 12:
             continue
         if len(headline) > 70:
-            headline = headline[:70].rsplit(" ", 1)[0]
-        question = f"What happened: {headline}?"
-        if question not in out:
-            out.append(question)
+            headline = headline[:70].rsplit(" ", 1)[0] + "…"
+        chip = {"text": f"Tell me about “{headline}”", "display_text": f"Ask about: {headline}"}
+        if chip not in out:
+            out.append(chip)
         if len(out) >= limit:
             break
     return out
+
+
+def welcome_text(articles: int) -> str:
+    """What the empty chat says; shown again with the current count on every page load."""
+    if not articles:
+        return "**The index is empty.** Run `assistant ingest` and reload."
+    return (f"**Ask about the {plural(articles, 'article')} in the index.**<br>"
+            "Every answer cites the passages it quotes; open a source to read it in its article.")
 
 
 def filter_label(since: str | None, until: str | None) -> str:
@@ -325,6 +452,10 @@ class Conversation:
 
     messages: list[dict[str, str]] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
+    # Each finished answer under the index of its chat message, with the day it was asked.
+    answers: dict[int, tuple[Answer, dt.date]] = field(default_factory=dict)
+    # The rating that a note typed next completes (the last thumbs-down).
+    rating_for_note: str | None = None
 
 
 def chat(services: Services, message: str, since: str | None, until: str | None,
@@ -337,6 +468,7 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
     conversation = conversation or Conversation()
     question = check_question(message, limit=services.settings.max_question_chars)
     since_iso, until_iso, _ = check_filters(since, until, None)
+    asked = dt.date.today()
     shown = [*conversation.messages, {"role": "user", "content": question},
              {"role": "assistant", "content": pending_html("")}]
     yield "", shown, conversation
@@ -344,7 +476,8 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
     answer: Answer | None = None
     try:
         for item in services.asker.ask_stream(question, conversation.turns[-HISTORY_TURNS:],
-                                              since=since_iso, until=until_iso):
+                                              since=since_iso, until=until_iso, today=asked,
+                                              debug=True):
             if isinstance(item, Answer):
                 answer = item
             else:
@@ -353,12 +486,40 @@ def chat(services: Services, message: str, since: str | None, until: str | None,
                 yield "", shown, conversation
     except AssistantError as exc:
         shown[-1] = {"role": "assistant", "content": failure_html(str(exc))}
-        yield "", shown, Conversation(shown, conversation.turns)
+        yield "", shown, replace(conversation, messages=shown)
         return
     assert answer is not None
     shown[-1] = {"role": "assistant", "content": answer_html(answer, services.retriever.body)}
     turns = [*conversation.turns, Turn("user", question), Turn("assistant", answer.answer)]
-    yield "", shown, Conversation(shown, turns)
+    answers = {**conversation.answers, len(shown) - 1: (answer, asked)}
+    yield "", shown, Conversation(shown, turns, answers)
+
+
+def rate(services: Services, conversation: Conversation | None, index: Any,
+         liked: Any) -> tuple[Feedback | None, Conversation | None]:
+    """Stores a thumbs up (liked True) or down (False) on the answer at chat message `index`.
+
+    A rating taken back (Gradio sends an empty value) is not stored; neither is one on a
+    message that is not an answer (an error).
+    """
+    position = index[0] if isinstance(index, list | tuple) else index
+    found = conversation.answers.get(position) if conversation is not None else None
+    if found is None or not isinstance(liked, bool):
+        return None, conversation
+    answer, asked = found
+    item = FeedbackLog(services.settings.store).add(
+        Feedback.of_answer(answer, "up" if liked else "down", asked))
+    assert conversation is not None
+    return item, replace(conversation, rating_for_note=None if liked else item.id)
+
+
+def conversation_file(conversation: Conversation, folder: Path) -> Path:
+    """The conversation as Markdown in `folder/conversation.md` (for the download button)."""
+    answers = [answer for _, (answer, _) in sorted(conversation.answers.items())]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "conversation.md"
+    path.write_text(conversation_markdown(answers), encoding="utf-8")
+    return path
 
 
 def build_ui(services: Services) -> Any:
@@ -366,8 +527,13 @@ def build_ui(services: Services) -> Any:
     quiet_offline_environment()
     import gradio as gr
 
-    examples = example_questions(services.store.registry.ready_articles().values())
-    articles = services.store.stats().articles
+    exports = Path(tempfile.mkdtemp(prefix="assistant-conversations-"))
+
+    def chat_props() -> dict[str, Any]:
+        """The empty chat's welcome text and example chips, for the index as it is now."""
+        examples = example_questions(services.store.registry.ready_articles().values())
+        return {"placeholder": welcome_text(services.store.stats().articles),
+                "examples": examples or None}
 
     def respond(message: str, since: str | None, until: str | None,
                 conversation: Conversation | None) -> Iterator[Any]:
@@ -379,12 +545,38 @@ def build_ui(services: Services) -> Any:
     def pick_example(event: gr.SelectData) -> str:
         return str(event.value.get("text", "")) if isinstance(event.value, dict) else ""
 
-    # Gradio finds the event-data parameter by its type; under postponed annotations that
-    # type is only the string "gr.SelectData", which it cannot resolve on its own.
-    pick_example.__annotations__["event"] = gr.SelectData
+    def on_rate(conversation: Conversation | None, event: gr.LikeData) -> tuple[Any, Any, Any]:
+        item, conversation = rate(services, conversation, event.index, event.liked)
+        if item is None or item.rating == "up":
+            if item is not None:
+                gr.Info("Thanks: your rating is saved with the index.")
+            return gr.Group(visible=False), gr.Textbox(value=""), conversation
+        label = f"What is the right answer to “{item.question}”? (optional)"
+        return gr.Group(visible=True), gr.Textbox(value="", label=label), conversation
 
-    def clear() -> tuple[str, list[dict[str, str]], None]:
-        return "", [], None
+    def send_note(note: str, conversation: Conversation | None) -> tuple[Any, Any, Any]:
+        if conversation is None or conversation.rating_for_note is None:
+            return gr.Group(visible=False), "", conversation
+        try:
+            FeedbackLog(services.settings.store).add_note(conversation.rating_for_note, note)
+        except AssistantError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        gr.Info("Thanks: the right answer is saved with your rating.")
+        return gr.Group(visible=False), "", replace(conversation, rating_for_note=None)
+
+    def offer_download(conversation: Conversation | None) -> Any:
+        if conversation is None or not conversation.answers:
+            return gr.DownloadButton(visible=False)
+        folder = exports / uuid.uuid4().hex
+        return gr.DownloadButton(value=str(conversation_file(conversation, folder)), visible=True)
+
+    # Gradio finds an event-data parameter by its type; under postponed annotations that
+    # type is only a string ("gr.SelectData"), which it cannot resolve on its own.
+    pick_example.__annotations__["event"] = gr.SelectData
+    on_rate.__annotations__["event"] = gr.LikeData
+
+    def clear() -> tuple[str, list[dict[str, str]], None, Any, Any]:
+        return "", [], None, gr.DownloadButton(visible=False), gr.Group(visible=False)
 
     with gr.Blocks(title="News assistant", fill_height=True) as blocks:
         header = gr.HTML(header_html(services), elem_id="header")
@@ -394,19 +586,18 @@ def build_ui(services: Services) -> Any:
             scale=1,
             height="62vh",
             min_height=320,
-            placeholder=(
-                f"**Ask about the {plural(articles, 'article')} in the index.**<br>"
-                "Every answer cites the passages it quotes; open a source to read it in its "
-                "article." if articles else
-                "**The index is empty.** Run `assistant ingest` and reload."
-            ),
-            examples=[{"text": q} for q in examples] or None,
             buttons=["copy"],
-            feedback_options=None,
+            feedback_options=["Like", "Dislike"],
             latex_delimiters=[],
             group_consecutive_messages=False,
-            autoscroll=True,
+            # The page script keeps each new question at the top of its answer instead.
+            autoscroll=False,
+            **chat_props(),
         )
+        with gr.Group(visible=False, elem_id="note-row") as note_row:
+            note = gr.Textbox(label="What is the right answer? (optional)", max_lines=3,
+                              elem_id="note", placeholder="The right answer is …")
+            send = gr.Button("Save the right answer", elem_id="send-note", size="sm")
         box = gr.Textbox(
             show_label=False,
             placeholder="Ask a question about the articles…",
@@ -420,6 +611,8 @@ def build_ui(services: Services) -> Any:
             # Wide enough minimums that on a phone the two pickers stack instead of overflowing.
             since = gr.DateTime(label="From", include_time=False, type="string", min_width=200)
             until = gr.DateTime(label="To", include_time=False, type="string", min_width=200)
+        download = gr.DownloadButton("Download the conversation (Markdown)", visible=False,
+                                     size="sm", elem_id="download", variant="secondary")
         gr.HTML('<div id="footer">JSON API and OpenAI-compatible endpoint: '
                 '<a href="/docs" target="_blank">/docs</a></div>')
         conversation = gr.State(None)
@@ -431,14 +624,25 @@ def build_ui(services: Services) -> Any:
             "show_progress": "hidden",
             "concurrency_limit": 8,
         }
-        box.submit(api_name="chat", **chat_io)
+        offer: dict[str, Any] = {"fn": offer_download, "inputs": conversation,
+                                 "outputs": download, "api_visibility": "private",
+                                 "show_progress": "hidden"}
+        box.submit(api_name="chat", **chat_io).then(**offer)
         chatbot.example_select(pick_example, None, box, api_visibility="private").then(
-            api_visibility="private", **chat_io)
-        chatbot.clear(clear, None, [box, chatbot, conversation], api_visibility="private")
+            api_visibility="private", **chat_io).then(**offer)
+        chatbot.like(on_rate, conversation, [note_row, note, conversation],
+                     api_visibility="private", show_progress="hidden")
+        for trigger in (send.click, note.submit):
+            trigger(send_note, [note, conversation], [note_row, note, conversation],
+                    api_visibility="private", show_progress="hidden")
+        chatbot.clear(clear, None, [box, chatbot, conversation, download, note_row],
+                      api_visibility="private")
         for picker in (since, until):
             picker.change(lambda a, b: gr.Accordion(label=filter_label(a, b)), [since, until],
                           filters, api_visibility="private", show_progress="hidden")
-        blocks.load(lambda: header_html(services), None, header, api_visibility="private")
+        # Another process may have ingested since the page was built: count again on load.
+        blocks.load(lambda: (header_html(services), gr.Chatbot(**chat_props())), None,
+                    [header, chatbot], api_visibility="private")
     return blocks
 
 
@@ -451,4 +655,4 @@ def mount_ui(app: FastAPI, services: Services) -> None:
                            font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"])
     gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[], run_history=False,
                         ssr_mode=False, show_error=True, theme=theme, css=CSS,
-                        head=f"<style>{PAGE_CSS}</style>")
+                        head=f"<style>{PAGE_CSS}</style><script>{SCROLL_JS}</script>")

@@ -66,6 +66,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 FOLDS = 5
 TOP_K = 8
 MAX_FALSE_REFUSALS = 0.05
+LLM_GATE_FALSE_REFUSALS = 0.01
 SPAN_PRECISION = 0.8
 
 
@@ -467,11 +468,19 @@ def confidence_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
     order = np.argsort(oof[y == 1])
     cumulative = np.cumsum(source_weight[y == 1][order]) / source_weight[y == 1].sum()
     threshold = float(oof[y == 1][order][np.searchsorted(cumulative, MAX_FALSE_REFUSALS)])
+    # The LLM answerer's gate is lower: below it the evidence is so plainly absent that the
+    # LLM is not asked at all; above it the LLM reads the passages and may still refuse.
+    gate = float(oof[y == 1][order][np.searchsorted(cumulative, LLM_GATE_FALSE_REFUSALS)])
     final = fit_logistic(x, y, CONFIDENCE_FEATURES, weights=weights)
     final = LinearScorer(final.features, final.weights, final.mean, final.scale, final.bias,
                          threshold)
     refused = oof < threshold
-    figures = {"confidence threshold": threshold, "auc (oof)": _auc(oof, y)}
+    figures = {"confidence threshold": threshold, "llm gate": gate, "auc (oof)": _auc(oof, y)}
+    for source in ("own", "wikinews-train"):
+        mine = np.array([d.example.source == source for d in rows])
+        if (mine & real_negative).any():
+            figures[f"{source}: refusal recall at the llm gate (oof)"] = float(
+                (oof[mine & real_negative] < gate).mean())
     missing = x[:, CONFIDENCE_FEATURES.index("entity_missing_any")] > 0
     figures["answerable with a name missing from the passages"] = float(missing[y == 1].mean())
     figures["unanswerable with a name missing from the passages"] = float(
@@ -491,7 +500,7 @@ def confidence_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
 
 
 def second_sentence_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
-                          max_words: float = 27.0) -> tuple[float, dict[str, float]]:
+                          max_words: float = 25.0) -> tuple[float, dict[str, float]]:
     """When to add the runner-up sentence: the cut on the best sentence's probability that
     answers most training questions right (out of fold) while answers stay short."""
     answered = [d for d in data if not d.removed and d.example.question.answerable and len(d.x)]
@@ -632,7 +641,29 @@ ABLATION_GROUPS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+FUSION_GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("scores and ranks", ("dense", "dense_missing", "dense_rr", "dense_gap", "keyword_norm",
+                          "keyword_log", "keyword_rr", "keyword_missing", "rrf")),
+    ("+ BM25 margin of the top hit", ("keyword_top_margin",)),
+    ("+ headline overlap, lead chunk", ("title_overlap", "lead_chunk")),
+    ("+ dates (after today, relative window)", ("after_today", "in_window", "undated")),
+    ("+ story: latest report first", ("story_latest", "story_behind")),
+]
+
+
 def ablation(train: list[Example], heldout: list[Example], fusion: LinearScorer) -> None:
+    print("\nfusion features, group by group (hit@1; training out of fold, held-out):")
+    held_ranks = [e for e in heldout if e.question.answerable]
+    rrf = _rank_figures("h", [_first_hit(e.pool.rrf(), e.pool_labels) for e in held_ranks])
+    print(f"  {'rrf (no learning)':40} {'':12} {rrf['h hit@1']:9.3f}")
+    use: list[str] = []
+    for name, group in FUSION_GROUPS:
+        use.extend(group)
+        model, figures = fusion_stage(train, use)
+        oof = [v for k, v in figures.items() if k.endswith("fusion hit@1")]
+        held = _rank_figures("h", [_first_hit(model.score(e.pool.features), e.pool_labels)
+                                   for e in held_ranks])["h hit@1"]
+        print(f"  {name:40} {np.mean(oof):12.3f} {held:9.3f}", flush=True)
     print("\nsentence features, group by group (top sentence holds the answer):")
     print(f"  {'features':40} {'train (oof)':>12} {'held-out':>9}")
     train_data = sentence_data(train, fusion)
@@ -747,6 +778,7 @@ def main() -> None:
         dump_sentences(args.dump, data, oof_logits)
     span, span_folds, span_figures = span_stage(data, oof_logits)
     confidence, confidence_figures = confidence_stage(data, oof_logits, span_folds)
+    llm_gate = confidence_figures["llm gate"]
     held = heldout_figures(heldout, fusion, sentence, span, confidence)
 
     figures = {"training (out of fold)": {**fusion_figures, **sentence_figures,
@@ -762,6 +794,7 @@ def main() -> None:
         "training": {name: {"answerable": a, "unanswerable": u} for name, (a, u) in counts.items()
                      if name != "wikinews-heldout"},
         "figures": {t: {k: round(v, 4) for k, v in b.items()} for t, b in figures.items()},
+        "llm_gate": round(llm_gate, 6),
         "models": {"fusion": fusion.to_dict(), "sentence": sentence.to_dict(),
                    "span": span.to_dict(), "confidence": confidence.to_dict()},
     }

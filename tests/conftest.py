@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +80,12 @@ def embedder() -> Any:
     settings = Settings()
     return OnnxEmbedder(threads=1, batch_size=settings.embed_batch_size, quantize=True,
                         cache_dir=settings.model_cache)
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`assistant ARGS` in a fresh process, from the repository root."""
+    return subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def make_services(store: Path, embedder: Any, **settings: Any) -> Any:

@@ -22,6 +22,8 @@ class Reply:
     stream: bool = False
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # Token counts a streamed reply ends with (as OpenAI sends them with include_usage).
+    usage: dict[str, int] | None = None
 
 
 class FakeOpenAIServer:
@@ -48,7 +50,7 @@ class FakeOpenAIServer:
                     self._json(reply.status, {"error": {"message": reply.content or "error",
                                                         "type": "test"}}, reply.headers)
                 elif body.get("stream"):
-                    self._stream(reply.content)
+                    self._stream(reply.content, reply.usage)
                 else:
                     self._json(200, {
                         "id": "chatcmpl-test", "object": "chat.completion", "created": 0,
@@ -68,7 +70,7 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, content: str) -> None:
+            def _stream(self, content: str, usage: dict[str, int] | None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -80,6 +82,10 @@ class FakeOpenAIServer:
                                           "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
+                if usage is not None:
+                    last = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                            "created": 0, "model": "test", "choices": [], "usage": usage}
+                    self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 

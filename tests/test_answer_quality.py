@@ -108,7 +108,35 @@ def test_latest_report_before_the_question_date_answers(quality_services: Any) -
     question = "How many people have died in the Marlow floods?"
     assert "Eleven" in ask(question, today=dt.date(2026, 2, 10)).answer
     # Asked on the 5th, the report of the 7th did not exist yet.
-    assert "seven" in ask(question, today=dt.date(2026, 2, 5)).answer
+    earlier = ask(question, today=dt.date(2026, 2, 5))
+    assert "seven" in earlier.answer and "leven" not in earlier.answer
+
+
+def test_a_changed_figure_is_answered_with_the_latest_and_the_earlier_flagged(
+        quality_services: Any) -> None:
+    answer = quality_services.asker.ask("What is the latest death toll in the Marlow floods?",
+                                        today=dt.date(2026, 2, 10))
+    assert answer.grounded
+    text = answer.answer
+    assert text.lower().startswith("eleven, as of 7 february 2026")
+    assert "seven on 4 February 2026" in text and text.index("seven") > text.lower().index("eleven")
+    [update] = answer.updates
+    assert update["current"]["date"] == "2026-02-07"
+    assert update["current"]["value"].lower() == "eleven"
+    assert update["earlier"][0]["value"].lower() == "seven"
+    by_n = {p.n: p.article.id for p in answer.passages}
+    assert by_n[update["current"]["n"]] == "flood-day6"
+    cited = {c.article_id for c in answer.citations}
+    assert {"flood-day6", "flood-day3"} <= cited
+    for c in answer.citations:
+        text_of = (quality_services.store.registry.body(c.article_id) if c.field == "body"
+                   else quality_services.retriever.article(c.article_id).title)
+        assert text_of[c.start:c.end] == c.quote
+
+
+def test_a_fact_that_did_not_change_has_no_update(quality_services: Any) -> None:
+    answer = quality_services.asker.ask("How much was the Calder council budget?")
+    assert answer.grounded and answer.updates == [] and "Earlier" not in answer.answer
 
 
 def test_unrelated_question_is_refused_with_low_confidence(quality_services: Any) -> None:

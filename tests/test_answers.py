@@ -140,12 +140,13 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
          "--json", "--store", str(store)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     data = json.loads(result.stdout)
     assert set(data) == {"question", "answer", "short_answer", "grounded", "confidence", "mode",
-                         "model", "citations", "unsupported_sentences", "passages", "timings_ms"}
+                         "model", "updates", "citations", "unsupported_sentences", "passages", "timings_ms",
+                         "usage"}
     assert data["grounded"] and "Netanyahu" in data["answer"]
     assert 0.0 <= data["confidence"] <= 1.0 and data["model"] == "answerer-v1"
     c = data["citations"][0]
     assert set(c) == {"n", "article_id", "title", "date", "url", "path", "start", "end",
-                      "quote", "field", "score"}
+                      "quote", "field", "score", "source"}
     body = (SEEDS / f"{SEED_ID}.md").read_text(encoding="utf-8").split("---\n", 2)[2]
     assert body[c["start"]:c["end"]] == c["quote"]
     human = subprocess.run(

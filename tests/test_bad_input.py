@@ -65,7 +65,8 @@ def test_ingest_of_a_folder_of_hostile_files_indexes_the_good_ones_and_exits_3(
     assert json.loads(search.stdout)["passages"][0]["article_id"] == "bridge"
 
 
-def test_a_first_ingest_on_a_fresh_machine_prints_no_library_debug_lines(tmp_path: Path) -> None:
+def test_a_first_ingest_on_a_fresh_machine_says_it_prepares_the_model_and_prints_no_debug_lines(
+        tmp_path: Path) -> None:
     folder = tmp_path / "news"
     folder.mkdir()
     write_good_articles(folder)
@@ -75,6 +76,11 @@ def test_a_first_ingest_on_a_fresh_machine_prints_no_library_debug_lines(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "3 added" in result.stdout
     assert "DEBUG" not in result.stderr + result.stdout  # bm25s: "Building index from tokens"
+    # The one-off model derivation takes seconds: the run says what it is doing.
+    assert "note: preparing the embedding model for this machine" in result.stderr
+    again = run("ingest", str(folder), "--store", str(tmp_path / "store"),
+                env={"ASSISTANT_MODEL_CACHE": str(tmp_path / "cache")})
+    assert again.returncode == 0 and "preparing" not in again.stderr  # once only
 
 
 def test_unusable_arguments_are_one_line_errors_with_exit_2() -> None:

@@ -27,6 +27,7 @@ from assistant.evaluate import (
     evaluate,
     load_questions,
     normalize_answer,
+    parse_question,
     parse_verdict,
     score_question,
     summarize,
@@ -42,8 +43,10 @@ from .fake_llm import FakeOpenAIServer
 # extractive, k=8, int8 MiniLM, refusal at the trained operating point):
 #   seed (37 q):    hit@1 1.000, accuracy 0.880, citation precision 1.000, refusal recall 0.500,
 #                   false refusals 0.040
-#   corpus (173 q): hit@1 0.887, hit@5 1.000, mrr@10 0.934, accuracy 0.808, citation precision
-#                   0.887, refusal recall 0.227, false refusals 0.020
+#   corpus (173 q): hit@1 0.887, hit@5 1.000, mrr@10 0.934, accuracy 0.795, citation precision
+#                   0.835, refusal recall 0.227, false refusals 0.026
+#                   (with answers that also cite a story's earlier reports, which the fixtures
+#                   do not list as supporting: precision 0.887 -> 0.835, accuracy -0.007)
 # Both sets are training data of answerer-v1 (held-out figures: README "Quality"). Refusal
 # recall is lower than the hand-set threshold of 0.5 gave (0.917 / 0.591): the learned operating
 # point allows at most 5 % false refusals, where the old one refused 4-8 % of answerable
@@ -56,7 +59,7 @@ FLOORS: dict[str, dict[str, float]] = {
     "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.84, "citations.valid": 1.0,
              "citations.precision": 0.95, "refusal.recall": 0.41},
     "corpus": {"retrieval.hit@1": 0.86, "retrieval.hit@5": 0.98, "retrieval.mrr@10": 0.91,
-               "answer.accuracy": 0.78, "citations.valid": 1.0, "citations.precision": 0.85,
+               "answer.accuracy": 0.77, "citations.valid": 1.0, "citations.precision": 0.80,
                "refusal.recall": 0.18},
 }
 # Refusing answerable questions is the failure users notice most; these are ceilings.
@@ -441,3 +444,26 @@ def test_extractive_answerer_stays_above_measured_floors(
         assert metric(summary, dotted) >= floor, f"{name} {dotted} below {floor}: {report}"
     for dotted, ceiling in CEILINGS[name].items():
         assert metric(summary, dotted) <= ceiling, f"{name} {dotted} above {ceiling}: {report}"
+
+
+def test_update_questions_score_the_current_value_and_the_flagged_earlier_one() -> None:
+    raw = {"id": "u1", "question": "How many have died?", "type": "update", "answers": ["eleven"],
+           "earlier": ["seven"], "article_ids": ["a1"], "question_date": "2026-02-10"}
+    question = parse_question(raw, "f:1")
+    assert question.answerable and question.earlier == ("seven",)
+    with pytest.raises(FixtureError, match="earlier"):
+        parse_question({k: v for k, v in raw.items() if k != "earlier"}, "f:2")
+    both = score_question(question, answer("Eleven [1]. Earlier reports gave seven [1].", True,
+                                           [cite(1, "a1", 0, 5)], ("a1",)), ["a1"], 1.0,
+                          BODIES.get)
+    stale = score_question(question, answer("Seven [1].", True, [cite(1, "a1", 0, 5)],
+                                            ("a1",)), ["a1"], 1.0, BODIES.get)
+    current_only = score_question(question, answer("Eleven [1].", True, [cite(1, "a1", 0, 5)],
+                                                   ("a1",)), ["a1"], 1.0, BODIES.get)
+    assert (both.correct, both.flags_earlier) == (True, True)
+    assert (stale.correct, stale.flags_earlier) == (False, True)
+    assert (current_only.correct, current_only.flags_earlier) == (True, False)
+    summary = summarize([both, stale, current_only], "extractive")
+    assert summary["updates"] == {"n": 3, "current": 0.6667, "earlier_flagged": 0.6667}
+    page = render_html(summary, [r.to_dict() for r in (both, stale, current_only)])
+    assert "Updates (3 questions)" in page and "asked 2026-02-10" in page

@@ -179,3 +179,15 @@ def test_an_api_key_alone_selects_the_llm_answerer() -> None:
     assert Settings(openai_base_url="http://127.0.0.1:1/v1").answerer == "openai"
     assert Settings().answerer == "extractive"
     assert Settings(openai_api_key="k", llm="extractive").answerer == "extractive"
+
+
+def test_usage_is_the_llm_servers_token_count_when_it_sends_one(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    llm.enqueue("Trump invited Benjamin Netanyahu [1].",
+                usage={"prompt_tokens": 812, "completion_tokens": 9, "total_tokens": 821})
+    llm.enqueue("Trump invited Benjamin Netanyahu [1].")  # a server that reports nothing
+    asker = llm_asker(news_services, embedder, llm.url)
+    reported = asker.ask(QUESTION)
+    assert reported.usage == {"prompt_tokens": 812, "completion_tokens": 9, "total_tokens": 821}
+    counted = asker.ask(QUESTION)
+    assert counted.usage is not None and counted.usage["completion_tokens"] == 4  # words

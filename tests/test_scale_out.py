@@ -32,6 +32,7 @@ from assistant.ingest import ingest
 
 from .conftest import CORPUS, ROOT, make_services
 from .test_shared_store import NEW_ARTICLE
+from .test_stories import FOLLOW_UP
 
 pytestmark = pytest.mark.slow
 
@@ -218,6 +219,50 @@ def test_replicas_on_empty_folders_answer_a_newly_ingested_article_alike(
     assert from_cli == from_a
 
 
+def story_of(replica: Replica, article_id: str) -> dict[str, str | None]:
+    """The other reports of the article's story as the replica lists them: id -> reprint_of."""
+    reply = httpx.get(f"{replica.url}/api/articles/{article_id}", timeout=30)
+    assert reply.status_code == 200, reply.text
+    return {s["id"]: s["reprint_of"] for s in reply.json()["story"]}
+
+
+def test_stories_filed_on_other_machines_are_the_embedded_stories_on_every_replica(
+        cluster: Cluster, news_services: Any) -> None:
+    a, b = cluster.replicas
+    assert not list(a.store.glob("*.sqlite3"))  # a replica files nothing: it reads the server
+    # The wire reprint pair (ingested by the cluster's job) is shown once, naming the copy.
+    reply = httpx.post(f"{a.url}/api/search", timeout=60, json={
+        "query": "Port Ellery dockworkers strike automation", "k": 8, "today": TODAY})
+    assert reply.status_code == 200, reply.text
+    wire = [p for p in reply.json()["passages"] if "port-ellery-strike" in p["article_id"]]
+    assert len({p["article_id"] for p in wire}) == 1
+    pair = {"c37-wire-port-ellery-strike", "c38-wire-port-ellery-strike-reprint"}
+    assert [r["id"] for r in wire[0]["also_reported_by"]] == [
+        (pair - {wire[0]["article_id"]}).pop()]
+    # Every article's story is the one an embedded store files for it.
+    embedded = news_services.retriever  # seeds and the corpus in one embedded store
+    corpus = {article.id for article in read_articles([CORPUS])[0]}
+    for article_id in sorted(corpus):
+        expected = {m.id: reprint for m, reprint in embedded.story(article_id) if m.id in corpus}
+        assert story_of(a, article_id) == story_of(b, article_id) == expected, article_id
+
+    # A follow-up ingested from yet another machine is filed against the server's stories.
+    (cluster.corpus / "c46-port-ellery-strike-ends.md").write_text(FOLLOW_UP, encoding="utf-8")
+    other = run_cli(cluster.chroma_url, "ingest", str(cluster.corpus),
+                    "--store", str(cluster.work / "job-third-machine"), "--json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["added"] == 1
+    for replica in (a, b):
+        deadline = time.monotonic() + 30
+        while "c46-port-ellery-strike-ends" not in story_of(replica,
+                                                            "c37-wire-port-ellery-strike"):
+            assert time.monotonic() < deadline, replica.url
+            time.sleep(0.25)
+        assert story_of(replica, "c46-port-ellery-strike-ends") == {
+            "c37-wire-port-ellery-strike": None,
+            "c38-wire-port-ellery-strike-reprint": "c37-wire-port-ellery-strike"}
+
+
 @functools.lru_cache
 def chroma_client(chroma_url: str) -> Any:
     """A plain chromadb client, to look at the server's collections from outside."""
@@ -326,6 +371,11 @@ def test_ingests_killed_at_random_moments_leave_chroma_and_every_replica_in_agre
     records = chroma_records(cluster.chroma_url)
     assert records["chunks"] == chunk_ids == records["_sentences"]
     assert records["_articles"] == records["_bodies"] == set(states)
+    # Every article filed in a story once, and no filing left of a deleted one.
+    client = chroma_client(cluster.chroma_url)
+    for kind in ("_stories", "_story_filing"):
+        assert set(client.get_collection("news_chunks" + kind).get(include=[])["ids"]) == set(
+            states), kind
     generation = checker.registry.generation()
 
     # Every replica catches up to the same generation and serves the same index.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -49,6 +49,13 @@ class Draft:
     scores: dict[int, float] = field(default_factory=dict)
     confidence: float | None = None
     short_answer: str | None = None
+    # Facts whose value changed between the reports of a story (updates.Update.to_dict).
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    # What the answerer computed on the way (the extractive answerer's ranked candidates), for
+    # the "why this answer" view; never needed to answer.
+    trace: Any = None
+    # Token counts the LLM server reported ({"prompt_tokens", "completion_tokens"}), if any.
+    usage: dict[str, int] | None = None
 
 
 class Answerer(Protocol):

@@ -20,9 +20,11 @@ import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
 from assistant.answerers.phrases import SPAN_FEATURES, Phrase, candidate_phrases, span_features
+from assistant.answerers.updates import find_update, value_in
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
-from assistant.question import CAPITAL, QuestionInfo, has_type
+from assistant.question import CAPITAL, NUMBER_WORDS, QuestionInfo, has_type
+from assistant.retrieval import relative_window
 from assistant.types import Span, Turn
 
 _FOLLOW_UP = re.compile(
@@ -32,6 +34,7 @@ _FOLLOW_UP = re.compile(
 )
 _PERSON = re.compile(r"(?<!^)\b[A-Z][a-z]+\s[A-Z][a-z]+")
 _PLACE = re.compile(r"\b(in|at|from|near)\s(the\s)?[A-Z]")
+NUMBER = re.compile(NUMBER_WORDS)
 TITLE_WEIGHT = 0.35
 # A second sentence joins the first only while the answer stays this short.
 MAX_ANSWER_WORDS = 45
@@ -285,6 +288,19 @@ def choose_sentences(ranked: Sequence[Candidate], second_below: float | None) ->
     return chosen
 
 
+def _inline(value: str) -> str:
+    """A value quoted mid-sentence: 'Three people' -> 'three people' (names keep capitals)."""
+    text = " ".join(value.split())
+    first = text.split(" ", 1)[0]
+    return text[0].lower() + text[1:] if NUMBER.fullmatch(first.lower()) else text
+
+
+def _day(iso: str) -> str:
+    """'2026-02-07' -> '7 February 2026'."""
+    day = dt.date.fromisoformat(iso)
+    return f"{day.day} {day:%B %Y}"
+
+
 def dangling_reference(info: QuestionInfo) -> bool:
     """"How much did it cost?" with no conversation before it: nothing says what "it" is, so
     any sentence about any cost would be a guess."""
@@ -355,25 +371,63 @@ class ExtractiveAnswerer:
         ranked = scored.candidates
         if not ranked or scored.confidence < self.threshold or (
                 not history and dangling_reference(scored.info)):
-            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence)
+            return Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence,
+                         trace=scored)
+        found = scored.phrase
+        shown = found if found is not None and found.probability >= (
+            self.models.span.threshold or 0.5) else None
+        today = evidence.today or dt.date.today()
+        if found is not None and found.source is ranked[0]:
+            value: Phrase | None = found.phrase
+        else:
+            kind = found.phrase.kind if found else {"number": "number", "date": "date"}.get(
+                scored.info.kind, "capital")
+            value = value_in(self.models.span, scored.info, ranked[0].text, kind,
+                             found.phrase.text if found else None)
+        update = find_update(
+            scored.info, ranked, value,
+            {p.n: p.article.date for p in evidence.passages},
+            {p.n: p.story_id for p in evidence.passages}, self.models.span, today)
+        if update is not None and update.current.candidate is not ranked[0]:
+            # A later report changed the value: answer with it, the earlier one follows.
+            ranked = [update.current.candidate] + [c for c in ranked
+                                                   if c is not update.current.candidate]
         chosen = choose_sentences(ranked, self.models.sentence.threshold)
+        if update is not None:
+            chosen = chosen[:1]
         parts: list[str] = []
         quotes: dict[int, list[Span]] = {}
         scores: dict[int, float] = {}
         short = None
-        found = scored.phrase
-        if found is not None and found.probability >= (self.models.span.threshold or 0.5) \
-                and " ".join(found.phrase.text.split()) != " ".join(ranked[0].text.split()):
-            short = " ".join(found.phrase.text.split())
-            parts.append(with_marker(short.rstrip(".") + ".", found.source.n))
-            if found.source is not ranked[0]:
-                quotes.setdefault(found.source.n, []).append(found.source.span)
+        if update is not None:
+            short = " ".join(update.current.value.split())
+        elif shown is not None and " ".join(shown.phrase.text.split()) != " ".join(
+                ranked[0].text.split()):
+            short = " ".join(shown.phrase.text.split())
+            if shown.source is not ranked[0]:
+                quotes.setdefault(shown.source.n, []).append(shown.source.span)
+        if short is not None:
+            source_n = shown.source.n if update is None and shown is not None else ranked[0].n
+            date = next((p.article.date for p in evidence.passages if p.n == ranked[0].n), None)
+            as_of = f", as of {_day(date)}" if date and (update is not None or relative_window(
+                evidence.question, today) is not None) else ""
+            parts.append(with_marker(short.rstrip(".") + as_of + ".", source_n))
         for c in chosen:
-            parts.append(with_marker(" ".join(c.text.split()), c.n))
+            text = " ".join(c.text.split())
+            if c.is_title and not re.search(r"[.!?][\"'”’)\]]*$", text):
+                text += "."  # a headline quoted as a sentence of the answer
+            parts.append(with_marker(text, c.n))
             quotes.setdefault(c.n, []).append(c.span)
             scores[c.n] = max(scores.get(c.n, 0.0), c.probability)
+        if update is not None:
+            earlier = "; ".join(f"{_inline(r.value)} on {_day(r.date)} [{r.candidate.n}]"
+                                for r in update.earlier)
+            parts.append(f"Earlier reports gave {earlier}.")
+            for r in update.earlier:
+                quotes.setdefault(r.candidate.n, []).append(r.candidate.span)
         return Draft(" ".join(parts), grounded=True, quotes=quotes, scores=scores,
-                     confidence=scored.confidence, short_answer=short)
+                     confidence=scored.confidence, short_answer=short, trace=scored,
+                     updates=[update.to_dict(evidence.question)] if update else [])
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         draft = self.draft(evidence, history)

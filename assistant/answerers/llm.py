@@ -69,15 +69,17 @@ class LLMAnswerer:
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:
         reply = self._call(self._messages(evidence, history))
         text = (reply.choices[0].message.content or "").strip()
-        return self._finish(text)
+        return self._finish(text, token_usage(getattr(reply, "usage", None)))
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         import openai
 
         pieces: list[str] = []
+        usage = None
         chunks = self._call(self._messages(evidence, history), stream=True)
         try:
             for chunk in chunks:
+                usage = token_usage(getattr(chunk, "usage", None)) or usage  # some servers send it
                 if not chunk.choices:
                     continue
                 delta = chunk.choices[0].delta.content or ""
@@ -86,12 +88,21 @@ class LLMAnswerer:
                     yield delta
         except openai.OpenAIError as exc:
             raise LLMError(f"the LLM stream broke off: {_short(str(exc))}") from None
-        yield self._finish("".join(pieces).strip())
+        yield self._finish("".join(pieces).strip(), usage)
 
-    def _finish(self, text: str) -> Draft:
+    def _finish(self, text: str, usage: dict[str, int] | None = None) -> Draft:
         if not text or looks_like_refusal(text):
-            return Draft(text or NOT_IN_ARTICLES, grounded=False)
-        return Draft(text, grounded=True)
+            return Draft(text or NOT_IN_ARTICLES, grounded=False, usage=usage)
+        return Draft(text, grounded=True, usage=usage)
+
+
+def token_usage(usage: Any) -> dict[str, int] | None:
+    """The server's token counts from an OpenAI `usage` object, when it sent one."""
+    if usage is None or getattr(usage, "prompt_tokens", None) is None:
+        return None
+    prompt, completion = int(usage.prompt_tokens), int(usage.completion_tokens or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
 
 
 def chat_completion(client: Any, base_url: str, **request: Any) -> Any:

@@ -22,7 +22,8 @@ _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’
 _NUMBER_PHRASE = re.compile(
     rf"(?<![\w-])(?:[$£€]\s?)?(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?"
     rf"|(?:{NUMBER_WORDS})(?:[- ](?:{NUMBER_WORDS}))*)(?![\d\w])"
-    r"(?:\s?(?:%|percent|per cent|million|billion|thousand|trillion|bn|m)\b)?"
+    r"(?:\s?(?:%|percent|per cent|million|billion|thousand|trillion|bn|m)\b)?",
+    re.I,
 )
 # The word after an amount belongs to the answer when it is what was counted ("312 points",
 # "95,000 homes") or a unit; not when the sentence simply goes on ("1964, carries").
@@ -55,7 +56,11 @@ SPAN_FEATURES = (
     "who_person", "where_place", "what_any_capital", "how_many_number", "when_date",
     "has_stopword_edge", "name_question", "right_after_match", "unit_in_question", "same_kind",
     "distance", "title_only", "quoted_title_only", "quoted_name", "title_named_indirectly",
+    "previous_value",
 )
+# "up from 4,500", "compared with 12 a year ago": the value a report says it replaced.
+PREVIOUS = re.compile(r"\b(?:from|than|compared (?:with|to)|previously|was|were)\s+(?:about |"
+                       r"around |some |nearly |almost )?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -233,5 +238,6 @@ def span_features(info: QuestionInfo, text: str, candidates: list[Phrase],
             # A short quoted name ("Gearbox Gus"), not a fragment of someone's speech.
             float(p.kind == "quoted" and len(span_words) <= 4 and p.text[:1].isupper()),
             float(indirect and kind_entity and p.text.lower() not in sentence.lower()),
+            float(bool(PREVIOUS.search(text[max(0, p.start - 30):p.start]))),
         )
     return x

@@ -9,6 +9,7 @@ features it computes, so training and answering can never drift apart silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,11 @@ class LinearScorer:
     def probability(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.score(x)))
 
+    def shift(self, row: Sequence[float], names: Sequence[str]) -> float:
+        """How far these features move the logit of `row` from where it would be were they 0."""
+        return float(sum(self.weights[i] * row[i] / self.scale[i]
+                         for i in (self.features.index(n) for n in names)))
+
 
 @dataclass(frozen=True)
 class AnswererModels:
@@ -80,6 +86,8 @@ class AnswererModels:
     sentence: LinearScorer
     span: LinearScorer
     confidence: LinearScorer
+    # Below this confidence the LLM answerer refuses without asking the LLM.
+    llm_gate: float
 
 
 @lru_cache(maxsize=4)
@@ -93,4 +101,5 @@ def load_models(path: Path | None = None) -> AnswererModels:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"cannot read the answerer models at {path}: {exc}; reinstall the "
                          "package or retrain with `python bench/train_answerer.py`") from None
-    return AnswererModels(version=str(raw.get("version", path.stem)), **parts)
+    return AnswererModels(version=str(raw.get("version", path.stem)),
+                          llm_gate=float(raw.get("llm_gate", 0.0)), **parts)

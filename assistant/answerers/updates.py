@@ -1,0 +1,127 @@
+"""When the news changed: the same fact given differently by the reports of one story.
+
+The best sentence's answer phrase is compared with the sentences of the story's other reports
+that say the same thing (they share the words of the best sentence that answer the question)
+and hold a phrase of the same kind. Different values become an `Update`: the value of the
+latest report dated on or before the question's day is current, the others are earlier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant.answerers.phrases import PREVIOUS, Phrase, candidate_phrases, span_features
+from assistant.keyword import terms
+from assistant.models import LinearScorer
+from assistant.question import QuestionInfo
+
+# Candidates this far down the ranking are about something else.
+UPDATE_DEPTH = 12
+# Another report's sentence must answer the question nearly as well as the best one: at most
+# this far below it in the sentence ranker's logit (reports of one fact measured -0.1 to -3.7
+# on the training corpora, sentences about another fact of the story -4.3 and below).
+MAX_LOGIT_GAP = 4.0
+# Of the words the best sentence shares with the question, how many another report's
+# sentence must share too to be about the same fact.
+SAME_FACT_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report's value of the fact: the phrase, the sentence it is in, the report's date."""
+
+    candidate: Any  # extractive.Candidate (not imported: that module imports this one)
+    value: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Update:
+    """The fact's value in the latest report, and the different values reported before."""
+
+    current: Report
+    earlier: list[Report]
+
+    def to_dict(self, fact: str) -> dict[str, Any]:
+        def one(r: Report) -> dict[str, Any]:
+            return {"n": r.candidate.n, "value": r.value, "date": r.date}
+
+        return {"fact": fact, "current": one(self.current), "earlier": [one(r) for r in self.earlier]}
+
+
+_NUMBERS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+
+
+def _key(value: str) -> str:
+    """A value as compared across reports: 'Eleven' and '11' are one value."""
+    tokens = re.findall(r"[a-z0-9.]+", value.lower().replace(",", ""))
+    return " ".join(_NUMBERS.get(t, t) for t in tokens)
+
+
+def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
+             prefer: str | None = None) -> Phrase | None:
+    """The likeliest phrase of `kind` ("number", "date" or a name) in `text`; the one equal to
+    `prefer` (the value a headline gave) when there is one."""
+    names = ("capital", "quoted")
+    found = [p for p in candidate_phrases(info, text)
+             if p.kind == kind or (kind in names and p.kind in names)]
+    if not found:
+        return None
+    same = [p for p in found if prefer is not None and _key(p.text) == _key(prefer)]
+    if same:
+        return same[0]
+    # "up from 4,500": the value this report replaced, not its own.
+    own = [p for p in found if not PREVIOUS.search(text[max(0, p.start - 30):p.start])]
+    found = own or found
+    probabilities = model.probability(span_features(info, text, found, False, text))
+    return found[int(np.argmax(probabilities))]
+
+
+def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None,
+                dates: dict[int, str | None], stories: dict[int, str | None],
+                span_model: LinearScorer, today: dt.date) -> Update | None:
+    """The update of the fact the best sentence answers, if the story's reports disagree.
+
+    Args:
+        ranked: candidates best first (extractive.Candidate, headlines too); the first answers.
+        top_phrase: the answer phrase in the first one's text.
+        dates, stories: each passage number's article date and story id.
+    """
+    if not ranked or top_phrase is None:
+        return None
+    best = ranked[0]
+    story, best_date = stories.get(best.n), dates.get(best.n)
+    if not story or not best_date:
+        return None
+    shared = info.synonym_matches(set(terms(best.text)))
+    reports = [Report(best, top_phrase.text, best_date)]
+    seen_articles = {best.article_id}
+    for c in ranked[1:UPDATE_DEPTH]:
+        date = dates.get(c.n)
+        if c.article_id in seen_articles or stories.get(c.n) != story or not date \
+                or date > today.isoformat():
+            continue
+        if c.score < best.score - MAX_LOGIT_GAP:
+            break  # ranked best first: the rest answer the question even less
+        own = info.synonym_matches(set(terms(c.text)))
+        if shared and len(shared & own) < SAME_FACT_SHARE * len(shared):
+            continue
+        phrase = value_in(span_model, info, c.text, top_phrase.kind)
+        if phrase is None:
+            continue
+        seen_articles.add(c.article_id)
+        reports.append(Report(c, phrase.text, date))
+    values = {_key(r.value) for r in reports}
+    if len(values) < 2:
+        return None
+    reports.sort(key=lambda r: r.date, reverse=True)
+    current = reports[0]
+    earlier = [r for r in reports[1:] if _key(r.value) != _key(current.value)]
+    return Update(current, earlier) if earlier else None

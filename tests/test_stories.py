@@ -1,0 +1,119 @@
+"""Stories: reprints and follow-up reports grouped at ingest, incrementally, and shown so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assistant.ingest import ingest
+
+from .conftest import CORPUS
+
+FOLLOW_UP = """---
+id: "c46-port-ellery-strike-ends"
+title: "Port Ellery dockworkers end strike after automation deal"
+date: "2026-11-27"
+source: "Riverton Gazette"
+---
+Dockworkers at the Port of Port Ellery returned to work on Wednesday after their union and the
+terminal operators agreed a contract that limits automation at the port's two container
+terminals, ending a strike that began last Thursday.
+
+Union president Dwayne Castellano said members had approved the deal by a wide margin. Cargo
+ships that had waited offshore during the strike began moving into the port's berths.
+"""
+
+
+def test_a_wire_reprint_is_one_story_and_shown_once(news_services: Any) -> None:
+    stories = news_services.store.stories.all()
+    copy = stories["c38-wire-port-ellery-strike-reprint"]
+    assert copy.reprint_of == "c37-wire-port-ellery-strike"
+    assert copy.story_id == stories["c37-wire-port-ellery-strike"].story_id
+    passages = news_services.retriever.search("Port Ellery dockworkers strike automation", 8)
+    wire = [p for p in passages if "port-ellery-strike" in p.article.id]
+    assert len({p.article.id for p in wire}) == 1
+    shown = wire[0]
+    assert [a.id for a in shown.also_reported_by] == [
+        ({"c37-wire-port-ellery-strike", "c38-wire-port-ellery-strike-reprint"}
+         - {shown.article.id}).pop()]
+    assert shown.to_dict()["also_reported_by"][0]["title"]
+
+
+def test_follow_up_reports_of_one_event_share_a_story(news_services: Any) -> None:
+    stories = news_services.store.stories.all()
+    delphine = {stories[a].story_id for a in ("c12-storm-delphine-forecast",
+                                              "c13-storm-delphine-landfall",
+                                              "c14-storm-delphine-damage-estimate")}
+    assert len(delphine) == 1
+    assert stories["c09-green-line-derailment"].story_id == stories[
+        "c10-green-line-derailment-update"].story_id
+    # Different events keep their own stories.
+    assert stories["c12-storm-delphine-forecast"].story_id != stories[
+        "c21-corvane-layoffs"].story_id
+    assert news_services.store.stats().stories < len(stories)
+
+
+def test_a_new_report_joins_its_story_without_regrouping_the_rest(
+        tmp_path: Path, services_factory: Any) -> None:
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [CORPUS])
+    before = store.stories.all()
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "c46-port-ellery-strike-ends.md").write_text(FOLLOW_UP, encoding="utf-8")
+    report = ingest(store, services.embedder, [CORPUS, extra])
+    assert report.added == 1 and report.chunks_embedded > 0
+    after = store.stories.all()
+    assert {a: i.story_id for a, i in before.items()} == {
+        a: i.story_id for a, i in after.items() if a in before}
+    assert after["c46-port-ellery-strike-ends"].story_id == after[
+        "c37-wire-port-ellery-strike"].story_id
+    # Removing an article removes it from its story, and the story count follows.
+    (extra / "c46-port-ellery-strike-ends.md").unlink()
+    assert ingest(store, services.embedder, [CORPUS, extra], prune=True).removed == 1
+    assert "c46-port-ellery-strike-ends" not in store.stories.all()
+    assert store.stats().stories == len({i.story_id for i in before.values()})
+
+
+def test_an_index_made_before_stories_is_filed_on_the_next_ingest(
+        services_factory: Any) -> None:
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [CORPUS])
+    store.stories.remove(list(store.stories.all()))
+    assert store.stats().stories == 0
+    report = ingest(store, services.embedder, [CORPUS])
+    assert report.chunks_embedded == 0  # nothing embedded again
+    assert len(store.stories.all()) == report.unchanged == 46
+
+
+def test_the_article_route_lists_the_other_reports_of_its_story(news_services: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+
+    client = TestClient(create_app(news_services, ui=False))
+    story = client.get("/api/articles/c13-storm-delphine-landfall").json()["story"]
+    ids = [s["id"] for s in story]
+    assert "c12-storm-delphine-forecast" in ids and "c14-storm-delphine-damage-estimate" in ids
+    assert [s["date"] for s in story] == sorted(s["date"] for s in story)
+    wire = client.get("/api/articles/c37-wire-port-ellery-strike").json()["story"]
+    assert {"id": "c38-wire-port-ellery-strike-reprint",
+            "reprint_of": "c37-wire-port-ellery-strike"}.items() <= next(
+        s for s in wire if s["id"] == "c38-wire-port-ellery-strike-reprint").items()
+
+
+def test_a_reprinted_source_says_who_else_reported_it(news_services: Any) -> None:
+    from assistant.display import answer_view
+    from assistant.ui import cited_sources_html
+
+    answer = news_services.asker.ask("How many dockworkers went on strike at Port Ellery?")
+    assert answer.grounded
+    view = answer_view(answer)
+    wire = [s for s in view.sources if "port-ellery-strike" in s.article.id]
+    assert wire and wire[0].also_line.startswith("also reported by ")
+    copies = {p.article.id for p in answer.passages if "port-ellery-strike" in p.article.id}
+    assert len(copies) == 1  # the reprint is named, not listed as a second source
+    html = cited_sources_html(view.sources, news_services.store.registry.body)
+    assert "also reported by" in html
