@@ -699,6 +699,15 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
                 "last_date": stats.last_date,
                 "answerer": {"mode": services.answerer.mode, "label": services.answerer.label}}
 
+    @app.get("/readyz", response_model=None, tags=["health"], summary="Readiness")
+    def readyz() -> Any:
+        """200 once this process can answer: the store answers a query, the model and the
+        index (articles, chunks, BM25) are loaded. Also the store's generation and the one
+        loaded here, which lags by a moment after each ingest commit. The first call starts
+        the loading."""
+        state = services.readiness()
+        return _json_response(200 if state.pop("ready") else 503, state)
+
     add_feedback_and_export_routes(api, services)
     app.include_router(api)
     app.include_router(openai)

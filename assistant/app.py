@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Settings
 
@@ -39,6 +40,8 @@ class Services:
                  answerer: Answerer | None = None,
                  announce: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        self._warming = threading.Lock()
+        self._model_thread: threading.Thread | None = None
         # Told about slow one-off set-up (the CLI prints it), so a first run is not silent.
         self.announce = announce
         if embedder is not None:
@@ -53,12 +56,13 @@ class Services:
         if "store" in self.__dict__:
             return self.__dict__["store"]
         root = self.settings.store
-        if not create:
-            Store.require(root)
-        root.mkdir(parents=True, exist_ok=True)
-        host_port = self.settings.chroma_host_port if self.settings.chroma_url else None
-        store = Store(root, open_chroma(root, self.settings.chroma_url, host_port),
-                      self.settings.collection, self.settings.exact_search_max_chunks)
+        url = self.settings.chroma_url
+        if not create and not url:
+            Store.require(root)  # before anything is created in a folder that is not a store
+        host_port = self.settings.chroma_host_port if url else None
+        store = Store(root, open_chroma(root, url, host_port), self.settings.collection,
+                      exact_search_max_chunks=self.settings.exact_search_max_chunks,
+                      create=create, lease_seconds=self.settings.writer_lease_seconds)
         self.__dict__["store"] = store
         return store
 
@@ -84,6 +88,47 @@ class Services:
         from assistant.answerers import build_answerer
 
         return build_answerer(self.settings, self.embedder)
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether this process can answer now, for a load balancer's readiness check.
+
+        Ready means: the store answers a real query, the model is loaded and a view of the
+        index (articles, chunks, BM25) is in memory. The first call starts loading whatever
+        is missing in the background, so a new replica becomes ready without a first query.
+        """
+        try:
+            store = self.store
+            generation = store.registry.generation()
+            vectors = store.probe()
+        except Exception as exc:  # any failure here means "not ready"
+            return {"ready": False, "status": "error", "error": str(exc)}
+        view = store.loaded_view()
+        if view is None or view.generation != generation:
+            store.warm()
+        model = "embedder" in self.__dict__
+        if not model:
+            self._warm_model()
+        failed = store.refresh_error() if view is None else None
+        state: dict[str, Any] = {
+            "ready": view is not None and model,
+            "status": "ready" if view is not None and model else "loading",
+            "generation": generation,
+            "loaded_generation": None if view is None else view.generation,
+            "articles": None if view is None else len(view.articles),
+            "chunks": None if view is None else len(view.chunks),
+            "vectors": vectors,
+            "model_loaded": model,
+        }
+        if failed is not None:
+            state.update(status="error", error=f"cannot load the index: {failed}")
+        return state
+
+    def _warm_model(self) -> None:
+        with self._warming:
+            if self._model_thread is None or not self._model_thread.is_alive():
+                self._model_thread = threading.Thread(target=lambda: self.embedder,
+                                                      name="warm-model", daemon=True)
+                self._model_thread.start()
 
     @cached_property
     def asker(self) -> Asker:

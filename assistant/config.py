@@ -21,11 +21,15 @@ class Settings(BaseSettings):
         env_prefix="ASSISTANT_", extra="ignore", populate_by_name=True
     )
 
-    # Where the index lives. With `chroma_url` set, vectors go to that Chroma server and this
-    # folder keeps only the keyword index and article registry.
+    # Where the index lives. With `chroma_url` set, everything goes to that Chroma server
+    # (vectors, articles, the registry) and this folder keeps only caches (the BM25 index).
     store: Path = Path("vectorstore")
     chroma_url: str | None = None
     collection: str = "news_chunks"
+    # With a Chroma server, an ingest holds a lease on writing, renewed every third of this;
+    # a crashed ingest on another machine blocks the next one for at most this long (one on
+    # the same machine not at all).
+    writer_lease_seconds: float = Field(30.0, ge=3, le=3600)
     # An embedded index of at most this many chunks is searched exactly from the vectors the
     # registry keeps, without opening Chroma (0: always Chroma). See store.py.
     exact_search_max_chunks: int = Field(20_000, ge=0, le=1_000_000)

@@ -121,11 +121,17 @@ def _ingest(
     started = time.perf_counter()
     if rebuild:
         store.reset()
+    report = IngestReport()
+    imported = 0 if rebuild else store.import_local_registry()
+    if imported:
+        report.notes.append(
+            f"moved the registry of {imported} articles from {store.root}/ into the Chroma "
+            "server (their vectors were there already; nothing embedded again)")
     store.check_embedder(embedder.name)
     read, problems = read_articles(paths, max_article_chars)
     # Stored paths are absolute, so a later run from another directory means the same files.
     articles = [replace(a, path=stored_path(a.path)) for a in read]
-    report = IngestReport(skipped=problems)
+    report.skipped = problems
     states = store.registry.states()
     stored_paths = store.registry.paths()
     chunking = chunking_label(chunk_tokens, chunk_overlap)
@@ -215,7 +221,10 @@ def _ingest(
                             "its registry (searching it no longer needs to open Chroma)")
     # Recorded last: a run interrupted while chunking everything again starts over next time.
     store.registry.set_meta("chunking", chunking)
-    store.keyword_index()  # rebuilt here when anything changed, never at query time
+    if store.embedded:
+        # Saved beside the store, so the readers on this machine load it instead of each
+        # building it. Replicas of a Chroma server build their own from the server.
+        store.save_keyword_index()
     report.chunks_total = store.stats().chunks
     report.seconds = time.perf_counter() - started
     return report

@@ -17,7 +17,7 @@ from assistant.errors import InputError
 from assistant.keyword import KeywordIndex, terms, words
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
-from assistant.store import Store, date_number
+from assistant.store import Store, View, date_number
 from assistant.stories import StoryInfo
 from assistant.types import ArticleMeta, Passage
 
@@ -59,14 +59,15 @@ def parse_date(value: str | None, field: str) -> str | None:
 
 @dataclass
 class _Snapshot:
-    """Per-generation lookups: chunk id -> (article id, start, end), the BM25 index and its
-    row dates (the index is kept here so the dates always match its rows)."""
+    """Per-view lookups: chunk id -> (article id, start, end), the BM25 index and its row
+    dates (the index is kept here so the dates always match its rows)."""
 
     generation: int
     chunks: dict[str, tuple[str, int, int]]
     articles: dict[str, ArticleMeta]
     keyword: KeywordIndex
     row_dates: np.ndarray
+    view: View
     title_terms: dict[str, frozenset[str]] = field(default_factory=dict)
     title_df: dict[str, int] | None = None
 
@@ -99,26 +100,24 @@ class Retriever:
         return self._story_tables()[1]
 
     def _current(self) -> _Snapshot:
-        generation = self.store.registry.generation()
+        # The store's view of the current generation (or, while a newer one is being built,
+        # of the previous one). The BM25 index may be a commit ahead of its articles; rows it
+        # has that the view lacks get no date and are dropped from results like any chunk
+        # the view lacks.
+        view = self.store.view()
         snap = self._snapshot
-        if snap is not None and snap.generation == generation:
+        if snap is not None and snap.view is view:
             return snap
         with self._lock:
-            if self._snapshot is not None and self._snapshot.generation == generation:
+            if self._snapshot is not None and self._snapshot.view is view:
                 return self._snapshot
-            # Articles and chunks come from one read transaction: an ingest committing in
-            # another process meanwhile cannot leave a chunk without its article. The BM25
-            # index may be a generation ahead or behind; rows it has that the snapshot lacks
-            # get no date and are dropped from results like any chunk the snapshot lacks.
-            generation, articles, rows = self.store.registry.snapshot()
-            chunks = {cid: (aid, s, e) for cid, aid, s, e in rows}
-            index = self.store.keyword_index()
+            articles, chunks, index = view.articles, view.chunks, view.keyword
             row_dates = np.array([
                 date_number(articles[chunks[c][0]].date) if c in chunks else 0
                 for c in index.chunk_ids
             ], np.int64)
             self._bodies = OrderedDict()
-            self._snapshot = _Snapshot(generation, chunks, articles, index, row_dates)
+            self._snapshot = _Snapshot(view.generation, chunks, articles, index, row_dates, view)
             return self._snapshot
 
     def article(self, article_id: str) -> ArticleMeta | None:
@@ -136,9 +135,14 @@ class Retriever:
                 if m.article_id != article_id and m.article_id in articles]
 
     def body(self, article_id: str) -> str | None:
+        """The body of the article as this view knows it: offsets from the view are never
+        applied to a newer version another process has committed since."""
         body = self._bodies.get(article_id)
         if body is None:
-            body = self.store.registry.body(article_id)
+            meta = (self._snapshot or self._current()).articles.get(article_id)
+            if meta is None:
+                return None
+            body = self.store.registry.body(article_id, meta.content_hash)
             if body is not None:
                 self._bodies[article_id] = body
                 # A long-running server must not end up holding every article in memory.
@@ -236,7 +240,8 @@ class Retriever:
         passages: list[Passage] = []
         kept_shingles: list[set[tuple[str, ...]]] = []
         _, stories, copies = self._story_tables()
-        articles = self._current().articles
+        # The snapshot the pool came from, not a newer one: bodies are cut at its offsets.
+        articles = (self._snapshot or self._current()).articles
         kept_roots: set[str] = set()
         for i in np.argsort(-scores, kind="stable"):
             entry = pool.entries[i]

@@ -1,95 +1,90 @@
-"""The index: chunk vectors in Chroma, plus a local registry (SQLite) and BM25 keyword index.
+"""The index: chunk vectors in Chroma, plus a registry (registry.py) and a BM25 keyword index.
 
 Writes follow a two-phase protocol so an interrupted ingest (Ctrl-C, kill -9) never leaves an
 article half-indexed or duplicated: the registry marks the articles `pending`, their old
-vectors are deleted and the new ones added in Chroma, then one registry transaction stores the
-chunks and marks them `ready`. Readers only trust chunks of `ready` articles, and the next
-ingest redoes anything still `pending`.
+vectors are deleted and the new ones added in Chroma, then one registry commit stores the
+chunks, marks them `ready` and moves the generation on. Readers only trust chunks of `ready`
+articles, and the next ingest redoes anything still `pending`.
 
-Several processes share one store (a server reads while `assistant ingest` writes), and
-embedded Chroma is not made for that: each process caches the HNSW index in memory, and a
-process opening a collection may replay Chroma's log into it and write its files. So:
-- one writer at a time: `Store.writing()` holds `ingest.lock` for a whole ingest, and a second
-  writer is refused at once;
-- a short lock on `chroma.lock` (embedded Chroma only) around every Chroma write phase, which
-  ends with the registry commit that bumps the generation, and around every (re)opening of the
-  Chroma client, so a process never opens Chroma while another one is writing to it;
+The registry lives where the vectors live: in SQLite in the store folder beside embedded
+Chroma (the default), or in the Chroma server itself (`ASSISTANT_CHROMA_URL`), so that any
+number of machines can answer from one server while their store folders hold caches only.
+
+Readers work from a `View` of one generation: the ready articles, their chunk offsets and
+the BM25 index, built from the registry (the BM25 index is saved in the store folder, so a
+restart at the same generation loads it). When another process commits, the next reader
+starts building the new view in the background and waits a moment for it; if it takes
+longer, queries are answered from the previous view until it is ready, and a passage is only
+ever cut from the body version its view knows. Builds are spaced out so that, during a long
+ingest, rebuilding a large view takes at most a third of a core from answering.
+
+Several processes share one store (a server reads while `assistant ingest` writes). One writer
+at a time: `Store.writing()` holds the registry's writer lock (an flock, or a lease in the
+Chroma server) for a whole ingest, and a second writer is refused at once. Embedded Chroma is
+not made for several processes: each caches the HNSW index in memory, and a process opening a
+collection may replay Chroma's log into it and write its files. So, for embedded Chroma only:
+- a short lock on `chroma.lock` around every Chroma write phase, which ends with the registry
+  commit that bumps the generation, and around every (re)opening of the Chroma client, so a
+  process never opens Chroma while another one is writing to it;
 - a reader reopens its Chroma client when the registry generation has moved on (its cached
   HNSW index no longer matches Chroma's metadata), never per query.
 
-The registry also keeps each chunk's vector. A small embedded index (up to
+The embedded registry also keeps each chunk's vector. A small embedded index (up to
 `EXACT_SEARCH_MAX_CHUNKS` chunks) is searched exactly from those, in numpy, and Chroma is opened
 only to write (and for the health check): importing and opening chromadb costs a short-lived
 `assistant ask` more than half a second, and an exact scan of a few thousand vectors takes
-about a millisecond.
+about a millisecond. A Chroma server always searches its own collection.
+
+Stories (stories.py) are kept by the registry too: in the SQLite file, or in the server.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import errno
-import fcntl
 import json
-import os
-import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.errors import StoreBusyError, StoreError, StoreMissingError
+from assistant.errors import StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
-from assistant.stories import StoryIndex
-from assistant.types import Article, ArticleMeta, Chunk
+from assistant.registry import (
+    ChromaRegistry,
+    ChunkRecord,
+    ExactIndex,
+    Registry,
+    SqliteRegistry,
+    date_number,
+    locked,
+)
+from assistant.types import Article, ArticleMeta, Chunk, Span
 
 REGISTRY_FILE = "registry.sqlite3"
 KEYWORD_DIR = "keyword"
 WRITER_LOCK_FILE = "ingest.lock"
 CHROMA_LOCK_FILE = "chroma.lock"
 KEYWORD_LOCK_FILE = "keyword.lock"
+# With a Chroma server: the ingesting machine's copy of the story filing records (registry.py).
+STORY_CACHE_FILE = "stories.sqlite3"
 # Up to this many chunks (about 15 MB of vectors) an embedded index is searched exactly in
 # numpy instead of through Chroma (ASSISTANT_EXACT_SEARCH_MAX_CHUNKS; 0 = always Chroma).
 EXACT_SEARCH_MAX_CHUNKS = 20_000
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY, hash TEXT NOT NULL, state TEXT NOT NULL, title TEXT NOT NULL,
-    date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, body TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL, vector BLOB
-);
-CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
--- Covering indexes: the retriever's start-up scans read these columns only, not the rows
--- with their sentence-vector blobs (halves a cold first query at 100k chunks).
-CREATE INDEX IF NOT EXISTS chunks_offsets ON chunks(article_id, idx, id, start, "end");
-CREATE INDEX IF NOT EXISTS articles_ready ON articles(state, id, title, path, hash, date, source,
-    url, n_chunks);
-"""
+# How long a query waits for the view of a newer generation before it is answered from the
+# previous one: long enough for a small store's rebuild, short enough not to stall a server
+# while a large one rebuilds (seconds per 100k chunks, see bench/README.md).
+REFRESH_WAIT_SECONDS = 2.0
+# A view takes a core while it is built (about 10 s per 100k chunks with a Chroma server), and
+# an ingest commits every 256 chunks: between two builds a process rests twice as long as the
+# last build took, so building uses at most a third of a core during a long ingest.
+REFRESH_REST = 2.0
 
-
-def date_number(date: str | None) -> int:
-    """YYYYMMDD as an int for Chroma range filters; 0 for undated articles."""
-    return int(date.replace("-", "")) if date else 0
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as the registry knows it, with its sentence spans and vectors."""
-
-    id: str
-    article_id: str
-    start: int
-    end: int
-    sentences: list[tuple[int, int]]
-    sentence_vectors: np.ndarray
+__all__ = ["ChunkRecord", "ExactIndex", "Store", "StoreStats", "View", "date_number",
+           "open_chroma"]
 
 
 @dataclass(frozen=True)
@@ -108,324 +103,18 @@ class StoreStats:
         return dict(self.__dict__)
 
 
-class Registry:
-    """SQLite: article bodies and metadata, chunk offsets and sentence vectors, write states."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
-            if "vector" not in columns:  # a registry written before chunk vectors were kept
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write_lock:
-            self._connect().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    def clear_meta(self, key: str) -> None:
-        with self._write_lock:
-            self._connect().execute("DELETE FROM meta WHERE key=?", (key,))
-
-    def generation(self) -> int:
-        """Bumped by every commit that changes what readers see."""
-        return int(self.get_meta("generation") or 0)
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every query inside sees the same commit."""
-        db = self._connect()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
-
-    def states(self) -> dict[str, tuple[str, str]]:
-        """article id -> (content hash, state)."""
-        rows = self._connect().execute("SELECT id, hash, state FROM articles")
-        return {r[0]: (r[1], r[2]) for r in rows}
-
-    def paths(self) -> dict[str, str]:
-        """article id -> its stored path (relative in stores written by older versions)."""
-        return {r[0]: r[1] for r in self._connect().execute("SELECT id, path FROM articles")}
-
-    def snapshot(self) -> tuple[int, dict[str, ArticleMeta], list[tuple[str, str, int, int]]]:
-        """The generation, ready articles and their chunks, all as of one commit."""
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            return int(row[0]) if row else 0, self._ready_articles(db), self._ready_chunks(db)
-
-    def chunk_texts(self) -> tuple[int, list[str], list[str]]:
-        """The generation, and the id and text of every ready chunk, as of one commit."""
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            rows = self._ready_chunks(db)
-            bodies = dict(db.execute("SELECT id, body FROM articles WHERE state='ready'"))
-        return (int(row[0]) if row else 0, [r[0] for r in rows],
-                [bodies[aid][s:e] for _, aid, s, e in rows])
-
-    def load_articles(self) -> list[Article]:
-        """Every ready article as stored (to chunk it again without its file)."""
-        rows = self._connect().execute(
-            "SELECT id, title, body, path, date, source, url, hash FROM articles"
-            " WHERE state='ready' ORDER BY id"
-        )
-        return [Article(id=r[0], title=r[1], body=r[2], path=r[3], date=r[4], source=r[5],
-                        url=r[6], content_hash=r[7]) for r in rows]
-
-    def mark(self, articles: Sequence[Article], state: str) -> None:
-        """Record that these articles are being (re)written; committed before Chroma is touched."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                """INSERT INTO articles (id, hash, state, title, date, source, url, path, body)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state=excluded.state""",
-                [
-                    (a.id, a.content_hash, state, a.title, a.date, a.source, a.url, a.path, a.body)
-                    for a in articles
-                ],
-            )
-            db.execute("COMMIT")
-
-    def mark_ids(self, article_ids: Sequence[str], state: str) -> None:
-        with self._write_lock:
-            db = self._connect()
-            db.executemany("UPDATE articles SET state=? WHERE id=?", [(state, i) for i in article_ids])
-
-    def commit_articles(
-        self,
-        articles: Sequence[Article],
-        chunks: dict[str, list[Chunk]],
-        sentence_vectors: dict[str, np.ndarray],
-        embedding_model: str,
-        vectors: dict[str, np.ndarray] | None = None,
-    ) -> int:
-        """One transaction: the new chunks replace the old and the articles become `ready`.
-
-        Returns the new generation.
-        """
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [(a.id,) for a in articles]
-                db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
-                db.executemany(
-                    """INSERT INTO articles (id, hash, state, title, date, source, url, path, body,
-                       n_chunks) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state='ready',
-                       title=excluded.title, date=excluded.date, source=excluded.source,
-                       url=excluded.url, path=excluded.path, body=excluded.body,
-                       n_chunks=excluded.n_chunks""",
-                    [
-                        (a.id, a.content_hash, a.title, a.date, a.source, a.url, a.path, a.body,
-                         len(chunks[a.id]))
-                        for a in articles
-                    ],
-                )
-                db.executemany(
-                    'INSERT OR REPLACE INTO chunks (id, article_id, idx, start, "end", sentences,'
-                    " sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            c.id, c.article_id, c.index, c.start, c.end,
-                            json.dumps([[s.start, s.end] for s in c.sentences]),
-                            sentence_vectors[c.id].astype(np.float16).tobytes(),
-                            _vector_blob(vectors.get(c.id) if vectors else None),
-                        )
-                        for a in articles
-                        for c in chunks[a.id]
-                    ],
-                )
-                generation = self._bump(db, embedding_model)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return generation
-
-    def exact_index(self, limit: int) -> tuple[int, ExactIndex | None]:
-        """The generation, and every ready chunk's vector with its article's date, as of one
-        commit; None instead of the vectors when there are more than `limit` chunks or some
-        chunk has no vector (kept only in Chroma by an older version)."""
-        ready = "FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state='ready'"
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            generation = int(row[0]) if row else 0
-            # Counted from an index first: a large store is turned away without reading rows.
-            if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
-                return generation, None
-            rows = db.execute(f"SELECT c.id, c.vector, a.date {ready}").fetchall()
-        if any(r[1] is None for r in rows):
-            return generation, None
-        ids = [r[0] for r in rows]
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
-        vectors = matrix.reshape(len(rows), -1).astype(np.float32) if rows else \
-            np.zeros((0, 0), np.float32)
-        dates = np.array([date_number(r[2]) for r in rows], np.int64)
-        return generation, ExactIndex(ids, vectors, dates)
-
-    def chunks_without_vectors(self, limit: int) -> list[str]:
-        """Chunks whose vector only Chroma has, in a store of at most `limit` chunks."""
-        db = self._connect()
-        if db.execute("SELECT count(*) FROM chunks").fetchone()[0] > limit:
-            return []
-        return [r[0] for r in db.execute("SELECT id FROM chunks WHERE vector IS NULL")]
-
-    def store_vectors(self, vectors: dict[str, np.ndarray]) -> int:
-        """Keep these chunks' vectors; returns the new generation (readers look again)."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("UPDATE chunks SET vector=? WHERE id=?",
-                           [(_vector_blob(v), cid) for cid, v in vectors.items()])
-            generation = self._bump(db, None)
-            db.execute("COMMIT")
-        return generation
-
-    def delete_articles(self, article_ids: Sequence[str]) -> int:
-        """Forget these articles and their chunks; returns the new generation."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            ids = [(i,) for i in article_ids]
-            db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
-            db.executemany("DELETE FROM articles WHERE id=?", ids)
-            generation = self._bump(db, None)
-            db.execute("COMMIT")
-        return generation
-
-    def move_articles(self, paths: dict[str, str]) -> int:
-        """Store new file paths for these articles; returns the new generation."""
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("UPDATE articles SET path=? WHERE id=?",
-                           [(path, i) for i, path in paths.items()])
-            generation = self._bump(db, None)
-            db.execute("COMMIT")
-        return generation
-
-    def _bump(self, db: sqlite3.Connection, embedding_model: str | None) -> int:
-        row = db.execute(
-            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET "
-            "value=CAST(value AS INTEGER)+1 RETURNING value"
-        ).fetchall()[0]
-        if embedding_model:
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,)
-            )
-        return int(row[0])
-
-    def ready_articles(self) -> dict[str, ArticleMeta]:
-        return self._ready_articles(self._connect())
-
-    def ready_chunks(self) -> list[tuple[str, str, int, int]]:
-        """(chunk id, article id, start, end) of ready articles, in a stable order."""
-        return self._ready_chunks(self._connect())
-
-    @staticmethod
-    def _ready_articles(db: sqlite3.Connection) -> dict[str, ArticleMeta]:
-        rows = db.execute(
-            "SELECT id, title, path, hash, date, source, url, n_chunks FROM articles"
-            " WHERE state='ready'"
-        )
-        return {r[0]: ArticleMeta(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
-
-    @staticmethod
-    def _ready_chunks(db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
-        rows = db.execute(
-            'SELECT c.id, c.article_id, c.start, c."end" FROM chunks c JOIN articles a'
-            " ON a.id=c.article_id WHERE a.state='ready' ORDER BY c.article_id, c.idx"
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    def body(self, article_id: str) -> str | None:
-        row = self._connect().execute(
-            "SELECT body FROM articles WHERE id=? AND state='ready'", (article_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(set(article_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._connect().execute(
-            f"SELECT id, body FROM articles WHERE state='ready' AND id IN ({marks})", ids
-        )
-        return {r[0]: r[1] for r in rows}
-
-    def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self._connect().execute(
-            'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
-            f" WHERE id IN ({marks})",
-            list(chunk_ids),
-        )
-        out = {}
-        for r in rows:
-            spans = [tuple(s) for s in json.loads(r[4])]
-            vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
-            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
-        return out
-
-
-def _vector_blob(vector: Any) -> bytes | None:
-    return None if vector is None else np.asarray(vector, np.float16).tobytes()
-
-
 @dataclass(frozen=True)
-class ExactIndex:
-    """Chunk vectors in memory, searched exactly (a small index needs no ANN structure)."""
+class View:
+    """The index as of one generation, as a reader uses it: the ready articles, chunk id ->
+    (article id, start, end), and the BM25 index (whose generation may be ahead by a commit
+    made while the view was read; rows it has that the view lacks are ignored)."""
 
-    ids: list[str]
-    vectors: np.ndarray  # float32, one L2-normalised row per chunk
-    dates: np.ndarray  # date_number of each chunk's article (0 = undated)
-
-    def search(self, vector: np.ndarray, n: int, since: str | None = None,
-               until: str | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first, with Chroma's date filter semantics."""
-        if not self.ids or n <= 0:
-            return []
-        sims = self.vectors @ np.asarray(vector, np.float32)
-        if since or until:
-            # An explicit filter asks for dated articles; undated ones are stored as 0.
-            keep = self.dates >= max(date_number(since), 1)
-            if until:
-                keep &= self.dates <= date_number(until)
-            sims = np.where(keep, sims, -np.inf)
-        n = min(n, len(sims))
-        top = np.argpartition(-sims, n - 1)[:n]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.ids[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
+    generation: int
+    articles: dict[str, ArticleMeta]
+    chunks: dict[str, tuple[str, int, int]]
+    keyword: KeywordIndex
+    seconds: float  # how long building it took
+    built_at: float  # time.monotonic() when it was done
 
 
 class Store:
@@ -435,12 +124,12 @@ class Store:
     it; a Chroma server is connected to at once, so an unreachable one fails early.
     """
 
-    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str,
-                 exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS) -> None:
+    def __init__(self, root: Path, chroma: ChromaConnector, collection_name: str, *,
+                 exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS,
+                 create: bool = False, lease_seconds: float = 30.0) -> None:
         self.root = root
-        self.registry = Registry(root / REGISTRY_FILE)
-        self.stories = StoryIndex(root / REGISTRY_FILE)
         self.chroma_label = chroma.label
+        self.embedded = chroma.embedded
         self._chroma = chroma
         self._collection_name = collection_name
         self._client: Any = None
@@ -452,8 +141,22 @@ class Store:
         self._cond = threading.Condition()
         self._users = 0
         self._reopening = False
-        self._keyword: KeywordIndex | None = None
-        self._keyword_lock = threading.Lock()
+        # The readers' view, and the background build of the next one.
+        self._view: View | None = None
+        self._view_cond = threading.Condition()
+        self._refreshing = False
+        self._refresh_error: Exception | None = None
+        if chroma.embedded and not create:
+            Store.require(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.registry: Registry
+        if chroma.embedded:
+            self.registry = SqliteRegistry(root / REGISTRY_FILE, root / WRITER_LOCK_FILE)
+        else:
+            self.registry = ChromaRegistry(chroma.connect, collection_name, chroma.label,
+                                           create=create, lease_seconds=lease_seconds,
+                                           story_cache=root / STORY_CACHE_FILE)
+        self.stories = self.registry.stories
         # A Chroma server is the setup for large, shared indexes: it keeps the search.
         self._exact_max = exact_search_max_chunks if chroma.embedded else 0
         self._exact: tuple[int, ExactIndex | None] | None = None
@@ -464,6 +167,7 @@ class Store:
 
     @staticmethod
     def exists(root: Path) -> bool:
+        """Whether an embedded index exists at `root` (a server's is checked on opening)."""
         return (root / REGISTRY_FILE).is_file()
 
     @staticmethod
@@ -472,6 +176,9 @@ class Store:
             raise StoreMissingError(
                 f"no index at {root}/ yet; run `assistant ingest` first (or pass --store DIR)"
             )
+
+    def close(self) -> None:
+        self.registry.close()
 
     @property
     def collection(self) -> Any:
@@ -488,7 +195,7 @@ class Store:
         if not self._chroma.embedded:
             yield
             return
-        with _locked(self.root / CHROMA_LOCK_FILE):
+        with locked(self.root / CHROMA_LOCK_FILE):
             yield
 
     def _open_locked(self) -> None:
@@ -556,9 +263,10 @@ class Store:
         """Run `action(collection)` on a client that has seen the latest commit.
 
         A failure is retried once on a reopened client: another process may be between
-        its Chroma writes and its registry commit, which a stale client cannot follow.
+        its Chroma writes and its registry commit, which a stale client cannot follow (or,
+        with a server, have recreated the collection for --rebuild).
         """
-        if self.registry.generation() != self._generation:
+        if self._chroma.embedded and self.registry.generation() != self._generation:
             self._reopen(self._opened)
         for attempt in (1, 2):
             seen = self._opened
@@ -584,25 +292,10 @@ class Store:
 
     @contextlib.contextmanager
     def writing(self, command: str = "ingest") -> Iterator[None]:
-        """Be the only writer of this store, or raise `StoreBusyError` at once.
-
-        An flock dies with its process, so a killed ingest never leaves a stale lock; the
-        file only tells the next writer who holds it.
-        """
-        path = self.root / WRITER_LOCK_FILE
-        fd = _lock_file(path, wait=False)
-        if fd is None:
-            raise StoreBusyError(_busy_message(path, self.root))
-        try:
-            holder = {"pid": os.getpid(), "command": command,
-                      "started": dt.datetime.now().isoformat(timespec="seconds")}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        """Be the only writer of this store, or raise `StoreBusyError` at once. A killed
+        writer never blocks the next one (registry.py says how, for each registry)."""
+        with self.registry.writer(command):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)
 
     def write_articles(
         self,
@@ -615,6 +308,7 @@ class Store:
         """Replace these articles' chunks, all or nothing from a reader's point of view."""
         if not articles:
             return
+        self.registry.check_writer()  # a writer whose lease was taken over stops here
         self.registry.mark(articles, "pending")
         with self._writing_vectors() as collection:
             _delete_vectors(collection, [a.id for a in articles])
@@ -625,6 +319,7 @@ class Store:
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         if not article_ids:
             return
+        self.registry.check_writer()
         self.registry.mark_ids(article_ids, "pending")
         with self._writing_vectors() as collection:
             _delete_vectors(collection, article_ids)
@@ -634,6 +329,7 @@ class Store:
         """Record new file paths for unchanged articles, in the registry and Chroma's metadata."""
         if not paths:
             return
+        self.registry.check_writer()
         ids = list(paths)
         with self._writing_vectors() as collection:
             for b in range(0, len(ids), 500):
@@ -646,7 +342,7 @@ class Store:
 
     def reset(self) -> None:
         """Delete everything (for --rebuild)."""
-        ids = list(self.registry.states())
+        self.registry.check_writer()
         name = self._collection_name
         with self._writing_vectors():
             with contextlib.suppress(Exception):
@@ -656,11 +352,7 @@ class Store:
             )
             with self._cond:
                 self._collection = fresh
-            if ids:
-                self._generation = self.registry.delete_articles(ids)
-        self.registry.clear_meta("embedding_model")
-        self.registry.clear_meta("chunking")
-        self._keyword = None
+            self._generation = self.registry.reset()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -733,30 +425,123 @@ class Store:
 
         return int(self._read(query))
 
-    def keyword_index(self) -> KeywordIndex:
-        """The BM25 index for the registry's current generation, rebuilt only if stale."""
-        generation = self.registry.generation()
-        with self._keyword_lock:
-            if self._keyword is not None and self._keyword.generation == generation:
-                return self._keyword
-            with _locked(self.root / KEYWORD_LOCK_FILE):  # never half-way through a save
-                index = KeywordIndex.load(self.root / KEYWORD_DIR)
-            if index is None or index.generation != generation:
-                index = self.rebuild_keyword_index()
-            self._keyword = index
-            return index
+    # -- the readers' view ------------------------------------------------------------------
 
-    def rebuild_keyword_index(self) -> KeywordIndex:
-        generation, chunk_ids, texts = self.registry.chunk_texts()
-        index = KeywordIndex.build(chunk_ids, texts, generation)
+    def view(self) -> View:
+        """The view of the registry's current generation.
+
+        Built here the first time (every caller waits for it). After another process's
+        commit, the build of the next view starts in the background and callers wait up to
+        REFRESH_WAIT_SECONDS for it, then go on with the previous one.
+        """
+        generation = self.registry.generation()
+        view = self._view
+        if view is not None and view.generation == generation:
+            return view
+        self._start_refresh()
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        with self._view_cond:
+            while self._refreshing and (self._view is None or self._view.generation < generation):
+                if self._view is None:
+                    self._view_cond.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._view_cond.wait(left)
+            if self._view is None:
+                error = self._refresh_error
+                if isinstance(error, StoreError):
+                    raise error
+                raise StoreError(f"cannot read the index: {error}") from error
+            return self._view
+
+    def loaded_view(self) -> View | None:
+        """The view readers use now, without waiting or building (None before the first)."""
+        return self._view
+
+    def refresh_error(self) -> Exception | None:
+        """Why the last build of a view failed, if it did."""
+        return self._refresh_error
+
+    def warm(self) -> None:
+        """Start building the current view in the background, if it is not built."""
+        view = self._view
+        if view is None or view.generation != self.registry.generation():
+            self._start_refresh()
+
+    def _start_refresh(self) -> None:
+        with self._view_cond:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self._refresh, name="store-view", daemon=True).start()
+
+    def _refresh(self) -> None:
+        """Build views until one matches the registry's generation (an ingest may commit
+        many times while a large view is built: readers get each newer one as it is done)."""
+        try:
+            while True:
+                view = self._view
+                if view is not None and view.generation == self.registry.generation():
+                    return
+                if view is not None:
+                    rest = view.built_at + REFRESH_REST * view.seconds - time.monotonic()
+                    if rest > 0:
+                        time.sleep(rest)
+                        continue
+                fresh = self._build_view()
+                with self._view_cond:
+                    if self._view is None or fresh.generation >= self._view.generation:
+                        self._view = fresh
+                    self._refresh_error = None
+                    self._view_cond.notify_all()
+        except Exception as exc:  # kept for view() and /readyz; the next reader tries again
+            with self._view_cond:
+                self._refresh_error = exc
+        finally:
+            with self._view_cond:
+                self._refreshing = False
+                self._view_cond.notify_all()
+
+    def _build_view(self) -> View:
+        started = time.perf_counter()
+        generation, articles, rows = self.registry.snapshot()
+        keyword = self._keyword_index(generation)
+        chunks = {cid: (aid, start, end) for cid, aid, start, end in rows}
+        return View(generation, articles, chunks, keyword, time.perf_counter() - started,
+                    time.monotonic())
+
+    def _keyword_index(self, generation: int) -> KeywordIndex:
+        """The BM25 index of `generation` as saved in the store folder, or built and saved.
+
+        A server rebuilding after an ingest's commit and the ingest itself may both get
+        here: one at a time, and an older index never replaces a newer one.
+        """
         folder = self.root / KEYWORD_DIR
-        # A server rebuilding after an ingest's commit and the ingest itself may both get
-        # here: one at a time, and an older index never replaces a newer one.
-        with _locked(self.root / KEYWORD_LOCK_FILE):
+        with locked(self.root / KEYWORD_LOCK_FILE):  # never half-way through a save
+            if KeywordIndex.saved_generation(folder) == generation:
+                index = KeywordIndex.load(folder)
+                if index is not None and index.generation == generation:
+                    return index
+        built_generation, texts = self.registry.chunk_texts()
+        index = KeywordIndex.build(texts, built_generation)
+        with locked(self.root / KEYWORD_LOCK_FILE):
             saved = KeywordIndex.saved_generation(folder)
-            if saved is None or saved < generation:
+            if saved is None or saved < built_generation:
                 index.save(folder)
         return index
+
+    def keyword_index(self) -> KeywordIndex:
+        """The BM25 index of the readers' view."""
+        return self.view().keyword
+
+    def save_keyword_index(self) -> None:
+        """Build and save the BM25 index of the current generation, unless it is saved
+        already, so the readers on this machine load it instead of each building it."""
+        generation = self.registry.generation()
+        if KeywordIndex.saved_generation(self.root / KEYWORD_DIR) != generation:
+            self._keyword_index(generation)
 
     def stats(self) -> StoreStats:
         articles = self.registry.ready_articles()
@@ -772,6 +557,57 @@ class Store:
             store=str(self.root),
             chroma=self.chroma_label,
         )
+
+    def import_local_registry(self) -> int:
+        """With a Chroma server: move the registry an older version kept in this folder (it
+        kept only the vectors in the server) into the server, so nothing is embedded again.
+
+        Only when the server has no registry yet, and only articles whose every chunk vector
+        the server holds; the rest are left to the ingest to embed. Returns how many moved.
+        """
+        local = self.root / REGISTRY_FILE
+        if self.embedded or not local.is_file() or self.registry.states():
+            return 0
+        self.registry.check_writer()
+        old = SqliteRegistry(local, self.root / WRITER_LOCK_FILE)
+        try:
+            model = old.get_meta("embedding_model") or ""
+            rows: dict[str, list[tuple[str, int, int]]] = {}
+            for chunk_id, article_id, start, end in old.ready_chunks():
+                rows.setdefault(article_id, []).append((chunk_id, start, end))
+            moved = 0
+            articles = old.load_articles()
+            for b in range(0, len(articles), 100):
+                moved += self._import_articles(old, articles[b : b + 100], rows, model)
+            chunking = old.get_meta("chunking")
+            if chunking:
+                self.registry.set_meta("chunking", chunking)
+        finally:
+            old.close()
+        local.rename(local.with_name(local.name + ".moved-to-chroma"))
+        return moved
+
+    def _import_articles(self, old: SqliteRegistry, articles: list[Article],
+                         rows: dict[str, list[tuple[str, int, int]]], model: str) -> int:
+        wanted = [cid for a in articles for cid, _, _ in rows.get(a.id, [])]
+        held = set(self._read(lambda c: c.get(ids=wanted, include=[])["ids"])) if wanted else set()
+        records = old.chunk_records(wanted)
+        chunks: dict[str, list[Chunk]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        complete = []
+        for a in articles:
+            listed = rows.get(a.id, [])
+            if not listed or any(cid not in held or cid not in records for cid, _, _ in listed):
+                continue
+            complete.append(a)
+            chunks[a.id] = [
+                Chunk(cid, a.id, i, start, end, a.body[start:end],
+                      tuple(Span(s, e) for s, e in records[cid].sentences))
+                for i, (cid, start, end) in enumerate(listed)]
+            vectors.update((cid, records[cid].sentence_vectors) for cid, _, _ in listed)
+        if complete:
+            self._generation = self.registry.commit_articles(complete, chunks, vectors, model)
+        return len(complete)
 
     def check_embedder(self, name: str) -> None:
         """Refuse to mix vectors of two different models in one index."""
@@ -843,46 +679,6 @@ def _add_vectors(
             nodes.append(node)
     if nodes:
         ChromaVectorStore(chroma_collection=collection).add(nodes)
-
-
-def _lock_file(path: Path, *, wait: bool) -> int | None:
-    """An exclusive flock on `path`: its descriptor, or None when held elsewhere and not `wait`."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if not wait and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-            return None
-        raise
-    return fd
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = _lock_file(path, wait=True)
-    assert fd is not None
-    try:
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def _busy_message(lock_path: Path, root: Path) -> str:
-    """Who holds the writer lock, from what it wrote into the lock file."""
-    holder: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        holder = json.loads(lock_path.read_text() or "{}")
-    who = "another ingest"
-    if isinstance(holder, dict) and holder.get("pid"):
-        command = "ingest --rebuild" if holder.get("command") == "rebuild" else "ingest"
-        when = ""
-        with contextlib.suppress(TypeError, ValueError):
-            started = dt.datetime.fromisoformat(str(holder.get("started")))
-            shown = "%H:%M" if started.date() == dt.date.today() else "%Y-%m-%d %H:%M"
-            when = f", started {started.strftime(shown)}"
-        who = f"another {command} (pid {holder['pid']}{when})"
-    return f"{who} is writing to {root}/; wait for it or stop it"
 
 
 @dataclass(frozen=True)

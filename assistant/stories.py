@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -67,6 +68,29 @@ class StoryInfo:
     story_id: str
     reprint_of: str | None
     date: str | None
+
+
+# One article's filing as stored: article id, story id, reprint_of, date, names (JSON), mean
+# chunk vector (float16 bytes), sketch (uint64 bytes).
+StoryRow = tuple[str, str, str | None, str | None, str, bytes, bytes]
+
+
+class Stories(Protocol):
+    """What ingest and the readers need from wherever stories are kept (registry.py)."""
+
+    def assign(self, articles: Sequence[Article], vectors: dict[str, np.ndarray]) -> None: ...
+
+    def remove(self, article_ids: Iterable[str]) -> None: ...
+
+    def version(self) -> int: ...
+
+    def missing(self, article_ids: Iterable[str]) -> list[str]: ...
+
+    def all(self) -> dict[str, StoryInfo]: ...
+
+    def members(self, story_id: str) -> list[StoryInfo]: ...
+
+    def count(self) -> int: ...
 
 
 def article_names(article: Article) -> list[str]:
@@ -222,3 +246,30 @@ class StoryIndex:
     def count(self) -> int:
         return int(self._connect().execute(
             "SELECT count(DISTINCT story_id) FROM stories").fetchone()[0])
+
+    def rows(self, article_ids: Iterable[str]) -> list[StoryRow]:
+        """These articles' filings as stored (to copy them elsewhere)."""
+        ids = list(article_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return [(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6])) for r in
+                self._connect().execute(f"SELECT * FROM stories WHERE article_id IN ({marks})",
+                                        ids)]
+
+    def replace_all(self, rows: Iterable[StoryRow]) -> None:
+        """Make these filings the whole index (a copy of filings kept elsewhere)."""
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM story_names")
+            db.execute("DELETE FROM stories")
+            for row in rows:
+                db.execute("INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                db.executemany("INSERT INTO story_names VALUES (?, ?)",
+                               [(n, row[0]) for n in json.loads(row[4])])
+            db.execute("UPDATE story_version SET value = value + 1")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

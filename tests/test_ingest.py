@@ -187,14 +187,14 @@ import assistant.ingest as ingest_module
 
 ingest_module.WRITE_CHUNKS = 20
 
-real = store_module.Registry.commit_articles
+real = store_module.SqliteRegistry.commit_articles
 count = {"n": 0}
 def commit_then_die(self, *a, **k):
     count["n"] += 1
     if count["n"] == 2:
         os.kill(os.getpid(), signal.SIGKILL)  # vectors are in Chroma, registry not committed
     return real(self, *a, **k)
-store_module.Registry.commit_articles = commit_then_die
+store_module.SqliteRegistry.commit_articles = commit_then_die
 services = build(Settings(store=Path(sys.argv[1]), llm="extractive"))
 ingest(services.open_store(create=True), services.embedder, [Path(sys.argv[2])])
 """

@@ -18,15 +18,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-# Not run here: installing and serving (`make`, `serve`, `curl` against a server), the
-# placeholders of "your own articles", and evaluations over the larger sets (minutes).
-# Also not run: the "Using a local model" commands, which need a model server the user
-# installs (Ollama, llama.cpp) and the commands pointed at it.
-NOT_RUN = ("make ", "path/to/", " serve", "curl ", "corpus_questions.jsonl",
-           "wikinews-articles.jsonl", "ollama ", "llama-server ", "OPENAI_BASE_URL=")
-PROGRAMS = (".venv/bin/assistant", "make", "curl")
+# Not run here: installing and serving (`make`, `serve`, `chroma run`, `curl` against a
+# server), the placeholders of "your own articles" and of a Chroma server's host, and
+# evaluations over the larger sets (minutes). Also not run: the "Using a local model"
+# commands, which need a model server the user installs (Ollama, llama.cpp) and the commands
+# pointed at it.
+NOT_RUN = ("make ", "path/to/", " serve", "chroma run", "chroma.internal", "curl ",
+           "corpus_questions.jsonl", "wikinews-articles.jsonl", "ollama ", "llama-server ",
+           "OPENAI_BASE_URL=")
+PROGRAMS = (".venv/bin/assistant", ".venv/bin/chroma", "make", "curl")
 MODEL_SERVERS = ("ollama", "llama-server")
-_ASSIGNMENTS = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
+# Settings given on the command line (`ASSISTANT_CHROMA_URL=... .venv/bin/assistant ...`).
+ENVIRONMENT = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
 
 
 def shell_commands(text: str) -> list[str]:
@@ -68,7 +71,7 @@ def test_every_readme_command_names_a_program_that_exists_after_make_run() -> No
     commands = shell_commands(README.read_text(encoding="utf-8"))
     assert len(commands) >= 10
     for command in commands:
-        program = _ASSIGNMENTS.sub("", command)  # `VAR=value program ...`
+        program = ENVIRONMENT.sub("", command)
         assert program.startswith(PROGRAMS) or program.split()[0] in MODEL_SERVERS, \
             f"not runnable from a fresh clone: {command}"
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from assistant.articles import read_articles
 from assistant.ingest import ingest
 
 from .conftest import CORPUS, ROOT
@@ -176,3 +177,29 @@ def test_a_killed_ingest_does_not_block_the_next_one(tmp_path: Path, corpus_copy
     assert json.loads(again.stdout)["chunks_total"] > 46
     chroma, registry = chroma_and_registry_ids(store_dir, embedder)
     assert chroma == registry and len({c.split("#")[0] for c in registry}) == 46
+
+
+def test_a_search_straddling_another_process_commit_never_quotes_the_new_body_at_old_offsets(
+        services_factory: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    path = folder / "ferry.md"
+    old = ("---\nid: ferry\ntitle: Dunmore ferry timetable\ndate: 2026-11-02\n---\n"
+           "The Dunmore ferry will run every forty minutes from Monday, the harbor master said.")
+    path.write_text(old, encoding="utf-8")
+    services = services_factory()
+    ingest(services.open_store(create=True), services.embedder, [folder])
+    pool = services.retriever.pool("How often will the Dunmore ferry run?", 3)
+    assert pool.entries
+    (article,), _ = read_articles([folder])
+    before = article.body
+
+    # Meanwhile another process rewrites the article: every offset in it moves.
+    path.write_text(old.replace("---\nThe", "---\nA long new first paragraph comes first. The"),
+                    encoding="utf-8")
+    other = services_factory()  # same store folder, another Services: another process
+    ingest(other.open_store(), other.embedder, [folder])
+
+    for passage in services.retriever.rank(pool, 3):
+        # Cut from the version the search found it in, or not shown at all.
+        assert passage.text == before[passage.start:passage.end]
