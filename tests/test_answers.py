@@ -158,3 +158,16 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert err.returncode == 2 and err.stderr.startswith("error:")
         assert "Traceback" not in err.stderr
+
+
+def test_a_new_question_naming_its_own_subject_does_not_borrow_the_last_topic(
+        news_services: Any) -> None:
+    history = [Turn("user", "When will the Harbor Bridge close for repairs?"),
+               Turn("assistant", "It closes for six weeks [1].")]
+    # "its" points at Corvane, named in the question itself, not back at the bridge.
+    answer = news_services.asker.ask("How many jobs is Corvane cutting at its plant?", history)
+    assert answer.standalone_question is None
+    assert answer.citations and all("corvane" in c.article_id for c in answer.citations)
+    # "Who else ..." leans on the conversation.
+    other = news_services.asker.ask("Who else is affected?", history)
+    assert other.standalone_question and "Harbor" in other.standalone_question

@@ -27,11 +27,13 @@ from assistant.question import CAPITAL, NUMBER_WORDS, QuestionInfo, has_type
 from assistant.retrieval import relative_window
 from assistant.types import Span, Turn
 
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there|then|the same)\b"
-    r"|^\s*(and|what about|how about)\b",
+_POINTS_BACK = re.compile(
+    r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there|then|the same"
+    r"|else|also|others?|another)\b",
     re.I,
 )
+_LEANS_ON = re.compile(r"^\s*(and|what about|how about)\b", re.I)
+_NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
 _PERSON = re.compile(r"(?<!^)\b[A-Z][a-z]+\s[A-Z][a-z]+")
 _PLACE = re.compile(r"\b(in|at|from|near)\s(the\s)?[A-Z]")
 NUMBER = re.compile(NUMBER_WORDS)
@@ -323,6 +325,13 @@ def rank_candidates(model: LinearScorer, candidates: list[Candidate],
     return [candidates[i] for i in order], x[order]
 
 
+def new_names(question: str, previous: Sequence[str]) -> set[str]:
+    """Capitalised words inside `question` (not its first word) that no earlier question used."""
+    earlier = {w.lower() for text in previous for w in re.findall(r"[\w'’-]+", text)}
+    return {w for w in _NAME_WORD.findall(question.strip())
+            if w.lower() not in earlier and w.lower() not in STOPWORDS and w != "I"}
+
+
 class RefusalGate:
     """The extractive answerer's confidence in front of an LLM: below `threshold` the passages
     almost surely do not answer, so the LLM is not asked. Small models answer unanswerable
@@ -361,9 +370,12 @@ class ExtractiveAnswerer:
         if not previous:
             return question
         own = set(terms(question))
-        # Only a question that points back ("it", "they", "what about ...") is a follow-up;
-        # a short new question must not drag the old topic along.
-        if not _FOLLOW_UP.search(question):
+        # Only a question that points back ("it", "they", "who else", "what about ...") is a
+        # follow-up; a short new question must not drag the old topic along. A pronoun next
+        # to a name the conversation has not used yet points at that name ("How old was
+        # Robin Williams when he died?"), not back.
+        if not _LEANS_ON.search(question) and (
+                not _POINTS_BACK.search(question) or new_names(question, previous)):
             return question
         extra = [w for w in re.findall(r"[A-Za-z0-9][\w'’-]*", previous[-1])
                  if w.lower() not in STOPWORDS and terms(w) and terms(w)[0] not in own]
