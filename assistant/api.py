@@ -43,7 +43,7 @@ from assistant.answering import check_question, check_text
 from assistant.app import Services
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
 from assistant.feedback import MAX_CITATIONS, MAX_NOTE_CHARS, Feedback, FeedbackLog
-from assistant.retrieval import parse_date
+from assistant.retrieval import check_range, parse_date
 from assistant.transcript import TITLE as TRANSCRIPT_TITLE
 from assistant.transcript import conversation_markdown
 from assistant.types import Answer, Citation, Turn
@@ -410,8 +410,7 @@ def check_filters(since: str | None, until: str | None,
                   today: str | None) -> tuple[str | None, str | None, dt.date | None]:
     """Dates as ISO strings (and `today` as a date), with errors naming the bad one."""
     since_iso, until_iso = parse_date(since, "since"), parse_date(until, "until")
-    if since_iso and until_iso and since_iso > until_iso:
-        raise InputError(f"since ({since_iso}) is after until ({until_iso})", "since")
+    check_range(since_iso, until_iso)
     today_iso = parse_date(today, "today")
     return since_iso, until_iso, dt.date.fromisoformat(today_iso) if today_iso else None
 

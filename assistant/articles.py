@@ -7,6 +7,7 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -416,6 +417,9 @@ def _read_pdf(path: Path, max_chars: int) -> Article:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs what it repairs ("invalid pdf header") with no file name; a file it cannot
+    # read is reported by path below instead.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     pages: list[str] = []
     chars = 0
     try:

@@ -156,6 +156,9 @@ def ingest(paths: tuple[Path, ...], store: Path | None, prune: bool | None, rebu
     from assistant.app import build
     from assistant.ingest import ingest as run_ingest
 
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:  # a mistyped path is a usage error, not a file that failed to read
+        raise InputError(f"no such file or folder: {', '.join(missing)}", "paths")
     settings = load_settings(store=store)
     services = build(settings.model_copy(update={
         "embed_threads": settings.ingest_threads if threads is None else threads}),

@@ -53,8 +53,16 @@ def parse_date(value: str | None, field: str) -> str | None:
         return None
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
-    except ValueError:
+    except ValueError as exc:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):  # 2024-02-30: the form is right
+            raise InputError(f"{field} {value!r} is not a real date: {exc}", field) from None
         raise InputError(f"{field} must be a date like 2026-11-26, not {value!r}", field) from None
+
+
+def check_range(since: str | None, until: str | None) -> None:
+    """A range that ends before it starts holds nothing: say so rather than find nothing."""
+    if since and until and since > until:
+        raise InputError(f"since ({since}) is after until ({until}); swap them", "since")
 
 
 @dataclass
@@ -179,6 +187,7 @@ class Retriever:
         """Every chunk either search found for `question`, with the features fusion ranks by."""
         snap = self._current()
         since, until = parse_date(since, "since"), parse_date(until, "until")
+        check_range(since, until)
         size = max(50, 5 * k)
         if vector is None:
             vector = self.embedder.embed([question])[0]

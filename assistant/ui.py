@@ -23,7 +23,7 @@ from assistant.api import check_filters
 from assistant.app import Services, quiet_offline_environment
 from assistant.citations import MARKER, renumber_markers
 from assistant.display import Source, answer_view, flat
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputError
 from assistant.feedback import Feedback, FeedbackLog
 from assistant.transcript import conversation_markdown
 from assistant.types import Answer, ArticleMeta, Passage, Turn
@@ -527,6 +527,20 @@ def rate(services: Services, conversation: Conversation | None, index: Any,
                          rating_for_note=None if liked else item.id)
 
 
+# The chat window's names for the API's fields.
+_FIELD_LABELS = {"since": "From", "until": "To"}
+
+
+def field_message(exc: AssistantError) -> str:
+    """The error as the chat window names its fields ("From", not "since")."""
+    text = str(exc)
+    field = exc.field if isinstance(exc, InputError) else None
+    label = _FIELD_LABELS.get(field or "")
+    if label and field and text.startswith(field):
+        text = label + text[len(field):]
+    return text
+
+
 def conversation_file(conversation: Conversation, folder: Path) -> Path:
     """The conversation as Markdown in `folder/conversation.md` (for the download button)."""
     answers = [answer for _, (answer, _) in sorted(conversation.answers.items())]
@@ -553,8 +567,12 @@ def build_ui(services: Services) -> Any:
                 conversation: Conversation | None) -> Iterator[Any]:
         try:
             yield from chat(services, message, since, until, conversation)
-        except AssistantError as exc:  # bad input: say so, keep the question in the box
-            raise gr.Error(str(exc), print_exception=False) from None
+        except AssistantError as exc:
+            # Bad input: say so in a notice and leave the chat and the question as they were
+            # (gr.Error would replace the whole chat with an error badge).
+            gr.Warning(field_message(exc))
+            kept = conversation or Conversation()
+            yield message, kept.messages, kept
 
     def pick_example(event: gr.SelectData) -> str:
         return str(event.value.get("text", "")) if isinstance(event.value, dict) else ""
@@ -623,7 +641,8 @@ def build_ui(services: Services) -> Any:
         with gr.Accordion(filter_label(None, None), open=False, elem_id="filters") as filters, \
                 gr.Row():
             # Wide enough minimums that on a phone the two pickers stack instead of overflowing.
-            since = gr.DateTime(label="From", include_time=False, type="string", min_width=200)
+            since = gr.DateTime(label="From", include_time=False, type="string", min_width=200,
+                                elem_id="since")
             until = gr.DateTime(label="To", include_time=False, type="string", min_width=200)
         download = gr.DownloadButton("Download the conversation (Markdown)", visible=False,
                                      size="sm", elem_id="download", variant="secondary")

@@ -179,3 +179,15 @@ def test_answer_phrases_are_found_by_shape(sentence: str, expected: list[str]) -
     assert "207" not in found  # a code is not a number
     for p in phrases(sentence):
         assert sentence[p.start:p.end] == p.text
+
+
+def test_a_phrase_made_of_the_questions_own_name_is_not_an_answer() -> None:
+    from assistant.answerers.phrases import mostly_asked
+    from assistant.question import QuestionInfo
+
+    pelosi = QuestionInfo.of("Who defeated Nancy Pelosi in the vote for House Speaker?")
+    assert mostly_asked(pelosi, "Democrat Nancy Pelosi")
+    assert not mostly_asked(pelosi, "John Boehner")
+    invited = QuestionInfo.of("Who invited Benjamin Netanyahu to the White House?")
+    assert mostly_asked(invited, "Israeli Prime Minister Benjamin Netanyahu")
+    assert not mostly_asked(invited, "President Donald Trump")

@@ -158,6 +158,13 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert err.returncode == 2 and err.stderr.startswith("error:")
         assert "Traceback" not in err.stderr
+    # Dates: a day that does not exist, and a range that ends before it starts.
+    for dates, said in ((["--since", "2024-02-30"], "is not a real date: day is out of range"),
+                        (["--since", "2025-05-01", "--until", "2024-01-01"], "swap them")):
+        err = subprocess.run([str(VENV_BIN / "assistant"), "ask", "Who was invited?", *dates,
+                              "--store", str(store)],
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert err.returncode == 2 and said in err.stderr, err.stderr
 
 
 def test_a_new_question_naming_its_own_subject_does_not_borrow_the_last_topic(
@@ -171,3 +178,10 @@ def test_a_new_question_naming_its_own_subject_does_not_borrow_the_last_topic(
     # "Who else ..." leans on the conversation.
     other = news_services.asker.ask("Who else is affected?", history)
     assert other.standalone_question and "Harbor" in other.standalone_question
+
+
+def test_the_answer_line_is_never_the_person_the_question_names(news_services: Any) -> None:
+    # The sentence names both men; the one the question names is not who it asks for.
+    answer = news_services.asker.ask("Who invited Benjamin Netanyahu to the White House?")
+    assert answer.grounded and "Trump" in answer.answer
+    assert "Netanyahu" not in (answer.short_answer or "")

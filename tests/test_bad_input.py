@@ -92,6 +92,16 @@ def test_unusable_arguments_are_one_line_errors_with_exit_2() -> None:
     assert "not valid Unicode" in run("ask", b"\xff").stderr
 
 
+def test_a_mistyped_folder_to_ingest_is_a_usage_error_and_touches_nothing(
+        tmp_path: Path) -> None:
+    result = run("ingest", str(tmp_path / "artciles"), "--prune", "--store",
+                 str(tmp_path / "store"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: no such file or folder:")
+    assert "artciles" in result.stderr
+    assert not (tmp_path / "store").exists()  # not even an empty store was made
+
+
 def test_a_relative_question_on_the_first_days_of_the_calendar_is_answered(
         news_services: Any) -> None:
     store = str(news_services.settings.store)

@@ -277,3 +277,19 @@ def test_welcome_text_and_chips_follow_another_process_ingest(
         assert "5 articles ·" in page.inner_text("#header")
         assert any("Ilunga's late winner gives Rovers first trophy" in c for c in chips)
         assert len(chips) == 3
+
+
+def test_a_date_that_does_not_exist_is_a_notice_and_the_chat_stays(served: str) -> None:
+    with chat_page(served) as page:
+        ask(page, QUESTION)
+        page.locator("#filters").get_by_text("Date filter").first.click()
+        page.locator("#since input").first.fill("2024-02-30")
+        page.fill("#question textarea", "What did they discuss?")
+        page.keyboard.press("Enter")
+        toast = page.locator(".toast-wrap").first
+        toast.wait_for(state="visible", timeout=15_000)
+        assert "From '2024-02-30' is not a real date" in toast.inner_text()
+        # The earlier answer is still there and the question is still in the box.
+        assert page.locator("#chat .answer").count() == 1
+        assert "Netanyahu" in page.inner_text("#chat .answer")
+        assert page.input_value("#question textarea") == "What did they discuss?"

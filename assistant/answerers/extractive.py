@@ -19,7 +19,13 @@ from typing import Literal
 import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
-from assistant.answerers.phrases import SPAN_FEATURES, Phrase, candidate_phrases, span_features
+from assistant.answerers.phrases import (
+    SPAN_FEATURES,
+    Phrase,
+    candidate_phrases,
+    mostly_asked,
+    span_features,
+)
 from assistant.answerers.updates import find_update, value_in
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
@@ -259,9 +265,13 @@ def best_phrase(model: LinearScorer, info: QuestionInfo,
         found = candidate_phrases(info, source.text)
         options.extend((p, source) for p in found)
         blocks.append(span_features(info, source.text, found, source.is_title, top.text))
-    if not options:
+    # The model scores every phrase as at training; one mostly made of the question's own words
+    # is then never the answer line (a rule on top, so the shipped model stays as trained).
+    keep = [i for i, (p, _) in enumerate(options) if not mostly_asked(info, p.text)]
+    if not keep:
         return None
-    x = np.vstack(blocks)
+    x = np.vstack(blocks)[keep]
+    options = [options[i] for i in keep]
     probabilities = model.probability(x)
     # A quoted title in the headline ("'Squid Game': Netflix green lights season 2") that the
     # best sentence only describes ("the wildly popular South Korean show") is the name asked

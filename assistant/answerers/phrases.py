@@ -130,6 +130,19 @@ def candidate_phrases(info: QuestionInfo, text: str) -> list[Phrase]:
             if not any(0 < s - p.end <= 2 for s in starts) or p.kind in ("number", "date")]
 
 
+def mostly_asked(info: QuestionInfo, text: str) -> bool:
+    """Whether the phrase is the question's own subject: half or more of its words are the
+    question's, or it ends in a name the question uses ("Democrat Nancy Pelosi" does not answer
+    "Who defeated Nancy Pelosi?", nor "Israeli Prime Minister Benjamin Netanyahu" "Who invited
+    Netanyahu?"), whatever else the sentence says."""
+    raw = [w.strip(".'’") for w in _SPAN_WORDS.findall(text)]
+    said = [w.lower() for w in raw if w.lower() not in STOPWORDS] or [w.lower() for w in raw]
+    if said and sum(w in info.words for w in said) >= len(said) / 2:
+        return True
+    names = {w.lower() for w in re.findall(r"(?<!^)\b[A-Z][\w'’-]+", info.text.strip())}
+    return bool(raw) and raw[-1][:1].isupper() and raw[-1].lower() in names
+
+
 def _capital_runs(text: str) -> list[tuple[int, int]]:
     """Runs of capitalised words ("Maura Healey", "Bank of England"), sentence start included."""
     runs: list[tuple[int, int]] = []
