@@ -171,6 +171,11 @@ def test_shipped_models_match_the_features_the_code_computes() -> None:
     ("Full results are now expected in the spring of 2028.", ["the spring of 2028"]),
     ("The debate was moderated by Lydia Chen of Channel 6.", ["Lydia Chen", "Channel 6"]),
     ("The council approved $4.5 million for HLV-207 trials.", ["$4.5 million"]),
+    # Units and currencies a newcomer saw dropped: "14" for 14%, nothing for US$4.5 million.
+    ("Officers accepted 14% of the fraudulent photos.", ["14%"]),
+    ("The deal is worth US$4.5 million.", ["US$4.5 million"]),
+    ("Police recovered 71.7 g of the drug.", ["71.7 g"]),
+    ("The council voted 6-3 to approve the plan.", ["6-3"]),
 ])
 def test_answer_phrases_are_found_by_shape(sentence: str, expected: list[str]) -> None:
     found = [p.text for p in phrases(sentence)]

@@ -20,15 +20,18 @@ _TOKEN = re.compile(r"[$£€]?\d[\d,.:]*%?|[A-Za-z][\w'’.&-]*|[“”\"‘’
 _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "and", "&", "for", "upon", "on"}
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _NUMBER_PHRASE = re.compile(
-    rf"(?<![\w-])(?:[$£€]\s?)?(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?"
+    # A score or vote ("6-3", "5–2") is one value; a currency may carry its country ("US$").
+    rf"(?<![\w-])(?:\d{{1,3}}[-–]\d{{1,3}}(?![\d\w-])|(?:(?:US|A|C|NZ|HK|S)?[$£€]\s?)?"
+    rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?"
     rf"|(?:{NUMBER_WORDS})(?:[- ](?:{NUMBER_WORDS}))*)(?![\d\w])"
-    r"(?:\s?(?:%|percent|per cent|million|billion|thousand|trillion|bn|m)\b)?",
+    r"(?:\s?%|\s?(?:percent|per cent|million|billion|thousand|trillion|bn|m)\b)?)",
     re.I,
 )
 # The word after an amount belongs to the answer when it is what was counted ("312 points",
 # "95,000 homes") or a unit; not when the sentence simply goes on ("1964, carries").
 _UNIT = re.compile(
-    r"\s((?:[a-z]+s)|mph|km|kg|miles?|metres?|meters?|feet|foot|acres?|tons?|tonnes?|hectares?|"
+    r"\s((?:[a-z]+s)|mph|km|kg|g|mg|lbs?|oz|cm|mm|ml|miles?|metres?|meters?|feet|foot|acres?|"
+    r"tons?|tonnes?|hectares?|"
     r"people|percent|degrees?|years?|months?|weeks?|days?|hours?|minutes?|seconds?)\b"
 )
 _DATE_PHRASE = re.compile(
