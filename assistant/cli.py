@@ -70,6 +70,15 @@ def _note(message: str) -> None:
     click.echo(f"note: {message}", err=True)
 
 
+def _note_undated(services: Any, since: str | None, until: str | None) -> None:
+    """A date filter leaves undated articles out; say how many, or an empty result puzzles."""
+    if since or until:
+        undated = services.store.stats().undated
+        if undated:
+            _note(f"{undated} undated article{'s' if undated != 1 else ''} left out by the "
+                  "date filter (--since/--until)")
+
+
 def _services(**overrides: Any):  # type: ignore[no-untyped-def]
     from assistant.app import build
 
@@ -230,6 +239,7 @@ def search(query: str, store: Path | None, k: int, since: str | None, until: str
     services = _services(store=store)
     timings: dict[str, float] = {}
     passages = services.retriever.search(query, k, since, until, _today(today), timings)
+    _note_undated(services, since, until)
     if as_json:
         _print_json({"query": query, "passages": [p.to_dict() for p in passages],
                      "timings_ms": {k: round(v, 2) for k, v in timings.items()}})
@@ -332,6 +342,7 @@ def ask(question: str, store: Path | None, k: int | None, since: str | None, unt
     services = _services(store=store)
     answer = services.asker.ask(question, history, k=k, since=since, until=until,
                                 today=_today(today), debug=debug)
+    _note_undated(services, since, until)
     if as_json:
         _print_json(answer.to_dict())
         return

@@ -323,6 +323,15 @@ class QuestionResult:
                 and contains_answer(self.answer.answer, self.question.answers))
 
     @property
+    def line_correct(self) -> bool:
+        """The answer line alone holds a gold answer: the short answer when one is given,
+        otherwise the first sentence. Stricter than `correct`, which a right supporting
+        sentence under a wrong answer line still passes."""
+        line = self.answer.short_answer or _first_sentence(strip_markers(self.answer.answer))
+        return (self.question.answerable and not self.refused
+                and contains_answer(line, self.question.answers))
+
+    @property
     def flags_earlier(self) -> bool:
         """For an update question: the answer also gives a value reported earlier."""
         return (self.question.type == "update" and not self.refused
@@ -406,6 +415,7 @@ class QuestionResult:
                 **{f"hit@{k}": bool(rank and rank <= k) for k in HIT_AT},
                 "rank": rank,
                 "correct": self.correct,
+                "line_correct": self.line_correct,
                 **({"earlier_flagged": self.flags_earlier}
                    if self.question.type == "update" else {}),
                 "token_f1": round(self.f1, 4),
@@ -530,6 +540,7 @@ def summarize(results: Sequence[QuestionResult], mode: str) -> dict[str, Any]:
         "retrieval": retrieval_metrics(results),
         "answer": {
             "accuracy": _mean([float(r.correct) for r in answerable]),
+            "line_accuracy": _mean([float(r.line_correct) for r in answerable]),
             "token_f1": _mean([r.f1 for r in answerable]),
             # Refusals are a fixed sentence; their length says nothing about the answerer.
             "words": _mean([float(r.words) for r in grounded]),
@@ -853,3 +864,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         lines.append(f"{group:<11} {cells}")
     return "\n".join(lines)
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“'‘(])", text.strip(), maxsplit=1)[0]

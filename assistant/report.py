@@ -34,6 +34,7 @@ GROUP_COLOUR = {
 LOWER_IS_BETTER = {"false_refusal_rate"}
 METRIC_LABEL = {
     ("answer", "accuracy"): "answer accuracy",
+    ("answer", "line_accuracy"): "answer line accuracy",
     ("answer", "token_f1"): "answer token F1",
     ("refusal", "false_refusal_rate"): "false refusals",
     ("judge", "correctness"): "judge: correct",

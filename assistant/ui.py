@@ -440,7 +440,8 @@ def welcome_text(articles: int) -> str:
 def filter_label(since: str | None, until: str | None) -> str:
     if not since and not until:
         return "Date filter: all dates"
-    return f"Date filter: {since or 'any date'} to {until or 'any date'}"
+    return (f"Date filter: {since or 'any date'} to {until or 'any date'} "
+            "(undated articles left out)")
 
 
 # -- the conversation ---------------------------------------------------------------------

@@ -165,6 +165,12 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
                               "--store", str(store)],
                              capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert err.returncode == 2 and said in err.stderr, err.stderr
+    # The seed article is undated: a date filter leaves it out, and says so.
+    filtered = subprocess.run([str(VENV_BIN / "assistant"), "ask", "Who was invited?",
+                               "--since", "2020-01-01", "--store", str(store)],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert filtered.returncode == 0 and "don't say" in filtered.stdout
+    assert "note: 1 undated article left out by the date filter" in filtered.stderr
 
 
 def test_a_new_question_naming_its_own_subject_does_not_borrow_the_last_topic(

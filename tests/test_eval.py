@@ -73,7 +73,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SEEDS = ROOT / "seeds"
 SUMMARY_SHAPE = {
     "retrieval": {"hit@1", "hit@5", "hit@10", "mrr@10"},
-    "answer": {"accuracy", "token_f1", "words"},
+    "answer": {"accuracy", "line_accuracy", "token_f1", "words"},
     "citations": {"valid", "precision"},
     "refusal": {"precision", "recall", "false_refusal_rate"},
     "latency_ms": {"p50", "p95"},
@@ -471,3 +471,19 @@ def test_update_questions_score_the_current_value_and_the_flagged_earlier_one() 
     assert summary["updates"] == {"n": 3, "current": 0.6667, "earlier_flagged": 0.6667}
     page = render_html(summary, [r.to_dict() for r in (both, stale, current_only)])
     assert "Updates (3 questions)" in page and "asked 2026-02-10" in page
+
+
+def test_a_right_quote_under_a_wrong_answer_line_counts_against_the_answer_line() -> None:
+    from assistant.evaluate import Question, QuestionResult
+    from assistant.types import Answer
+
+    question = Question(id="q", question="Who defeated Nancy Pelosi?", type="answerable",
+                        answers=("John Boehner",), article_ids=("a",))
+    wrong_line = Answer(question.question, "Democrat Nancy Pelosi [1]. Republican John Boehner "
+                        "defeated Democrat Nancy Pelosi [1].", grounded=True, mode="extractive",
+                        short_answer="Democrat Nancy Pelosi")
+    result = QuestionResult(question, wrong_line, ["a"], 1.0, [True], [True])
+    assert result.correct and not result.line_correct
+    right = Answer(question.question, "John Boehner defeated Nancy Pelosi [1].", grounded=True,
+                   mode="extractive")
+    assert QuestionResult(question, right, ["a"], 1.0, [True], [True]).line_correct
