@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -43,13 +44,15 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 Located = tuple[Article, int | None, int | None]
 
 
-def find_files(paths: Iterable[Path]) -> tuple[list[Path], list[ArticleError]]:
-    """Expand folders recursively into supported files; report paths that do not exist."""
+def find_files(paths: Iterable[Path], ignored: Counter[str] | None = None
+               ) -> tuple[list[Path], list[ArticleError]]:
+    """Expand folders recursively into supported files; report paths that do not exist.
+    Files of other types met in folders are counted by suffix into `ignored`."""
     files: list[Path] = []
     problems: list[ArticleError] = []
     for path in paths:
         if path.is_dir():
-            found, trouble = _walk(path)
+            found, trouble = _walk(path, ignored)
             files.extend(found)
             problems.extend(trouble)
         elif path.is_file():
@@ -70,7 +73,8 @@ def find_files(paths: Iterable[Path]) -> tuple[list[Path], list[ArticleError]]:
     return files, problems
 
 
-def _walk(root: Path) -> tuple[list[Path], list[ArticleError]]:
+def _walk(root: Path, ignored: Counter[str] | None = None
+          ) -> tuple[list[Path], list[ArticleError]]:
     """Supported files under `root`, hidden ones left out. Symlinked folders are followed,
     but a link back to a folder it sits in is reported instead of walked round and round."""
     files: list[Path] = []
@@ -110,6 +114,8 @@ def _walk(root: Path) -> tuple[list[Path], list[ArticleError]]:
                     stack.append((path, ancestors | {key}))
             elif stat.S_ISREG(info.st_mode) and path.suffix.lower() in SUFFIXES:
                 files.append(path)
+            elif stat.S_ISREG(info.st_mode) and ignored is not None:
+                ignored[path.suffix.lower() or "(none)"] += 1
     return sorted(files), problems
 
 
@@ -138,10 +144,11 @@ def _shown(path: Path | str) -> str:
 
 
 def read_articles(
-    paths: Iterable[Path], max_chars: int = MAX_ARTICLE_CHARS
+    paths: Iterable[Path], max_chars: int = MAX_ARTICLE_CHARS,
+    ignored: Counter[str] | None = None,
 ) -> tuple[list[Article], list[ArticleError]]:
     """Read every article under `paths`; one bad file (or JSON line) never stops the rest."""
-    files, problems = find_files(paths)
+    files, problems = find_files(paths, ignored)
     articles: list[Article] = []
     seen: dict[str, str] = {}
     for path in files:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.articles import MAX_ARTICLE_CHARS, read_articles, resolved
+from assistant.articles import MAX_ARTICLE_CHARS, SUFFIXES, read_articles, resolved
 from assistant.chunking import chunk_article
 from assistant.embeddings import Embedder
 from assistant.errors import ArticleError
@@ -128,7 +129,12 @@ def _ingest(
             f"moved the registry of {imported} articles from {store.root}/ into the Chroma "
             "server (their vectors were there already; nothing embedded again)")
     store.check_embedder(embedder.name)
-    read, problems = read_articles(paths, max_article_chars)
+    ignored: Counter[str] = Counter()
+    read, problems = read_articles(paths, max_article_chars, ignored)
+    if ignored:
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in ignored.most_common())
+        report.notes.append(f"left out {sum(ignored.values())} file(s) of types it does not read "
+                            f"({kinds}); it reads {', '.join(sorted(SUFFIXES))}")
     # Stored paths are absolute, so a later run from another directory means the same files.
     articles = [replace(a, path=stored_path(a.path)) for a in read]
     report.skipped = problems

@@ -123,3 +123,17 @@ def test_many_texts_are_embedded_in_slices_with_the_same_vectors(embedder: Any) 
         alone, alone_pooled = embedder.embed_with_spans([texts[i]], [spans[i]])
         assert np.allclose(together[i], alone[0], atol=1e-5)
         assert np.allclose(pooled[i], alone_pooled[0], atol=1e-5)
+
+
+def test_files_of_types_it_does_not_read_are_counted_not_silently_dropped(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "a.md").write_text("---\ntitle: Pier reopens\n---\nThe pier reopened on Monday.\n",
+                                 encoding="utf-8")
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04 not really a document")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    result = run("ingest", str(folder), "--store", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    assert "left out 2 file(s) of types it does not read" in result.stderr
+    assert ".docx" in result.stderr and ".jpg" in result.stderr
