@@ -84,7 +84,12 @@ class ModelError(AssistantError):
 
 
 class LLMError(AssistantError):
-    """The LLM server failed: down, wrong key, rate-limited past retries, or a bad reply."""
+    """The LLM server failed: down, wrong key, rate-limited past retries, or a bad reply.
+    `status` is the server's HTTP status when it answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PromptError(AssistantError):

@@ -567,3 +567,19 @@ def test_the_prompt_names_the_latest_report_of_a_story_told_on_several_days(
     from assistant.citations import FENCE
 
     assert prompt.index(note) > prompt.rindex(FENCE)
+
+
+def test_a_streamed_answer_asks_for_token_counts_and_copes_with_a_server_that_refuses(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    usage = {"prompt_tokens": 700, "completion_tokens": 8, "total_tokens": 708}
+    llm.enqueue("unknown field stream_options", status=400)  # an older local server
+    llm.enqueue("Trump invited Benjamin Netanyahu [1].", usage=usage)
+    asker = llm_asker(news_services, embedder, llm.url)
+    answer = list(asker.ask_stream(QUESTION))[-1]
+    assert isinstance(answer, Answer) and answer.grounded
+    assert llm.requests[0].get("stream_options") == {"include_usage": True}
+    assert "stream_options" not in llm.requests[1]
+    assert answer.usage == usage  # the server's count, not words
+    llm.enqueue("Trump invited Benjamin Netanyahu [1].", usage=usage)
+    list(asker.ask_stream(QUESTION))
+    assert "stream_options" not in llm.requests[2]  # not asked again of this server

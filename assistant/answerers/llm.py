@@ -86,6 +86,7 @@ class LLMAnswerer:
                  excerpt_sentences: int = 0, gate: RefusalGate | None = None) -> None:
         self._client = client
         self.gate = gate
+        self._stream_usage = True
         self.model = model
         self.prompts = prompts
         self.temperature = temperature
@@ -120,6 +121,16 @@ class LLMAnswerer:
                                    "temperature": self.temperature, "stream": stream}
         if self.max_tokens:
             request["max_tokens"] = self.max_tokens
+        if stream and self._stream_usage:
+            # OpenAI sends a streamed reply's token counts only when asked; a server that
+            # does not know the option and answers 400 is asked again without it, once.
+            try:
+                return chat_completion(self._client, self.base_url, **request,
+                                       stream_options={"include_usage": True})
+            except LLMError as exc:
+                if exc.status != 400:
+                    raise
+                self._stream_usage = False
         return chat_completion(self._client, self.base_url, **request)
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:
@@ -229,7 +240,8 @@ def chat_completion(client: Any, base_url: str, **request: Any) -> Any:
         ) from None
     except openai.APIStatusError as exc:
         raise LLMError(
-            f"the LLM server at {base_url} failed with HTTP {exc.status_code}: {_short(exc.message)}"
+            f"the LLM server at {base_url} failed with HTTP {exc.status_code}: {_short(exc.message)}",
+            exc.status_code,
         ) from None
     except openai.OpenAIError as exc:
         raise LLMError(f"LLM request failed: {_short(str(exc))}") from None
