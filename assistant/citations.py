@@ -40,43 +40,39 @@ def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None
 
     Everything that comes from an article (headline, date, source, and the text or the
     excerpt of it that `texts` gives by passage number) is inside the fence; only the
-    passage number is outside.
+    passage number, and our mark of a story's latest report, are outside.
     """
     blocks = []
+    latest = latest_reports(passages)
     for p in passages:
         a = p.article
         date = flat_field(a.date) or "undated"
         if a.source:
             date += f", {flat_field(a.source)}"
         text = (texts[p.n] if texts and p.n in texts else p.text).replace(FENCE, "'''")
-        blocks.append(f"[{p.n}]\n{FENCE}\nHeadline: {flat_field(a.title)}\n"
+        # Our words, outside the fence.
+        mark = " (the latest report of this story)" if p.n in latest else ""
+        blocks.append(f"[{p.n}]{mark}\n{FENCE}\nHeadline: {flat_field(a.title)}\n"
                       f"Published: {date}\n{text}\n{FENCE}")
-    notes = story_notes(passages)
-    return "\n\n".join(blocks + ([" ".join(notes)] if notes else []))
+    return "\n\n".join(blocks)
 
 
-def story_notes(passages: Sequence[Passage]) -> list[str]:
-    """One line per story the passages report on more than one day, naming its latest report:
-    a model told nothing takes whichever figure it reads first, often the outdated one.
-
-    The lines are ours, outside the fences; only validated dates from the articles go in.
-    """
+def latest_reports(passages: Sequence[Passage]) -> set[int]:
+    """The passage numbers of the latest report of each story the passages report on more
+    than one day: a model told nothing takes whichever figure it reads first, often an
+    outdated one. Measured with a 1.5B model on bench/data/updates (development stories):
+    marking the latest report beat no mark and beat an instruction to compare reports, which
+    made the model refuse more (bench/README.md)."""
     stories: dict[str, list[Passage]] = {}
     for p in passages:
         if p.story_id:
             stories.setdefault(p.story_id, []).append(p)
-    notes = []
+    latest = set()
     for members in stories.values():
         dated = [p for p in members if p.article.date]
-        if len({p.article.date for p in dated}) < 2:
-            continue
-        latest = max(dated, key=lambda p: (p.article.date or "", -p.n))
-        numbers = ", ".join(f"[{p.n}]" for p in members)
-        day = flat_field(latest.article.date)
-        notes.append(f"Passages {numbers} report one news story on different days; the latest "
-                     f"is [{latest.n}] ({day}). If they give different figures, answer with the "
-                     "latest and say what the earlier report gave, citing both.")
-    return notes
+        if len({p.article.date for p in dated}) >= 2:
+            latest.add(max(dated, key=lambda p: (p.article.date or "", -p.n)).n)
+    return latest
 
 
 # Markers as models write them. Every form is rewritten to `[n]` (one bracket per passage)

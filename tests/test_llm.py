@@ -549,7 +549,7 @@ def test_an_answerable_question_passes_the_gate_with_its_confidence(
     assert answer.confidence is not None and answer.confidence >= asker.answerer.gate.threshold
 
 
-def test_the_prompt_names_the_latest_report_of_a_story_told_on_several_days(
+def test_the_prompt_marks_the_latest_report_of_a_story_told_on_several_days(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
     llm.enqueue("The damage from Storm Delphine is estimated at $1.9 billion [1].")
     asker = llm_asker(news_services, embedder, llm.url, llm_gate=0)
@@ -560,13 +560,13 @@ def test_the_prompt_names_the_latest_report_of_a_story_told_on_several_days(
     storm = [p for p in answer.passages if p.story_id == story]
     assert len({p.article.date for p in storm}) >= 2
     latest = max(storm, key=lambda p: p.article.date or "")
-    note = next(line for line in prompt.splitlines() if "report one news story" in line)
-    assert f"the latest is [{latest.n}] ({latest.article.date})" in note
-    assert all(f"[{p.n}]" in note for p in storm)
-    # Our note sits outside every fence: the model is told the passages are data.
+    marked = [line for line in prompt.splitlines() if "the latest report of this story" in line]
+    # One mark, on the latest report's number line, outside its fence (our words, not data).
     from assistant.citations import FENCE
 
-    assert prompt.index(note) > prompt.rindex(FENCE)
+    assert marked == [f"[{latest.n}] (the latest report of this story)"]
+    after = prompt[prompt.index(marked[0]) + len(marked[0]):]
+    assert after.lstrip("\n").startswith(FENCE)
 
 
 def test_a_streamed_answer_asks_for_token_counts_and_copes_with_a_server_that_refuses(
