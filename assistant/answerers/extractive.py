@@ -29,7 +29,13 @@ from assistant.answerers.phrases import (
 from assistant.answerers.updates import find_update, value_in
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
-from assistant.question import CAPITAL, NUMBER_WORDS, QuestionInfo, has_type
+from assistant.question import (
+    CAPITAL,
+    NUMBER_WORDS,
+    QuestionInfo,
+    has_type,
+    question_entities,
+)
 from assistant.retrieval import relative_window
 from assistant.types import Span, Turn
 
@@ -39,7 +45,6 @@ _POINTS_BACK = re.compile(
     re.I,
 )
 _LEANS_ON = re.compile(r"^\s*(and|what about|how about)\b", re.I)
-_NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
 _PERSON = re.compile(r"(?<!^)\b[A-Z][a-z]+\s[A-Z][a-z]+")
 _PLACE = re.compile(r"\b(in|at|from|near)\s(the\s)?[A-Z]")
 NUMBER = re.compile(NUMBER_WORDS)
@@ -336,10 +341,9 @@ def rank_candidates(model: LinearScorer, candidates: list[Candidate],
 
 
 def new_names(question: str, previous: Sequence[str]) -> set[str]:
-    """Capitalised words inside `question` (not its first word) that no earlier question used."""
+    """Names in `question` that no earlier question used."""
     earlier = {w.lower() for text in previous for w in re.findall(r"[\w'’-]+", text)}
-    return {w for w in _NAME_WORD.findall(question.strip())
-            if w.lower() not in earlier and w.lower() not in STOPWORDS and w != "I"}
+    return {w for w in question_entities(question) if w.lower() not in earlier}
 
 
 class RefusalGate:

@@ -142,7 +142,7 @@ def mostly_asked(info: QuestionInfo, text: str) -> bool:
     said = [w.lower() for w in raw if w.lower() not in STOPWORDS] or [w.lower() for w in raw]
     if said and sum(w in info.words for w in said) >= len(said) / 2:
         return True
-    names = {w.lower() for w in re.findall(r"(?<!^)\b[A-Z][\w'’-]+", info.text.strip())}
+    names = {w.lower() for name in info.entities for w in name.split()}
     return bool(raw) and raw[-1][:1].isupper() and raw[-1].lower() in names
 
 
