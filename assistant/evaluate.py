@@ -867,4 +867,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def _first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“'‘(])", text.strip(), maxsplit=1)[0]
+    from assistant.chunking import split_sentences
+
+    spans = split_sentences(text)
+    return text[spans[0].start:spans[0].end] if spans else text
