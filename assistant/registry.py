@@ -48,6 +48,17 @@ def date_number(date: str | None) -> int:
     return int(date.replace("-", "")) if date else 0
 
 
+OPEN_END = 99_999_999  # the date number of a range with no end
+
+
+def date_bounds(since: str | None, until: str | None) -> tuple[int, int] | None:
+    """The date numbers a `since`/`until` filter admits, both ends included; None without
+    a filter. An explicit filter asks for dated articles, so undated ones (0) fall outside."""
+    if not since and not until:
+        return None
+    return max(date_number(since), 1), date_number(until) if until else OPEN_END
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -95,11 +106,9 @@ class ExactIndex:
         if not self.ids or n <= 0:
             return []
         sims = self.vectors @ np.asarray(vector, np.float32)
-        if since or until:
-            # An explicit filter asks for dated articles; undated ones are stored as 0.
-            keep = self.dates >= max(date_number(since), 1)
-            if until:
-                keep &= self.dates <= date_number(until)
+        bounds = date_bounds(since, until)
+        if bounds is not None:
+            keep = (self.dates >= bounds[0]) & (self.dates <= bounds[1])
             sims = np.where(keep, sims, -np.inf)
         n = min(n, len(sims))
         top = np.argpartition(-sims, n - 1)[:n]

@@ -17,7 +17,7 @@ from assistant.errors import InputError
 from assistant.keyword import KeywordIndex, terms, words
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
-from assistant.store import Store, View, date_number
+from assistant.store import Store, View, date_bounds, date_number
 from assistant.stories import StoryInfo
 from assistant.types import ArticleMeta, Passage
 
@@ -119,13 +119,9 @@ class Retriever:
         with self._lock:
             if self._snapshot is not None and self._snapshot.view is view:
                 return self._snapshot
-            articles, chunks, index = view.articles, view.chunks, view.keyword
-            row_dates = np.array([
-                date_number(articles[chunks[c][0]].date) if c in chunks else 0
-                for c in index.chunk_ids
-            ], np.int64)
             self._bodies = OrderedDict()
-            self._snapshot = _Snapshot(view.generation, chunks, articles, index, row_dates, view)
+            self._snapshot = _Snapshot(view.generation, view.chunks, view.articles,
+                                       view.keyword, view.dates.dates, view)
             return self._snapshot
 
     def article(self, article_id: str) -> ArticleMeta | None:
@@ -196,11 +192,9 @@ class Retriever:
             if cid in snap.chunks
         ][:size]
         mask = None
-        if since or until:
-            lo = date_number(since) if since else 0
-            hi = date_number(until) if until else 99999999
-            # An explicit filter asks for dated articles, so undated ones (0) fall outside it.
-            mask = ((snap.row_dates >= max(lo, 1)) & (snap.row_dates <= hi)).astype(np.float32)
+        bounds = date_bounds(since, until)
+        if bounds is not None:
+            mask = ((snap.row_dates >= bounds[0]) & (snap.row_dates <= bounds[1])).astype(np.float32)
         keyword = [
             (cid, s) for cid, s in snap.keyword.search(question, size, mask)
             if cid in snap.chunks

@@ -54,11 +54,13 @@ import numpy as np
 from assistant.errors import StoreError, StoreMissingError
 from assistant.keyword import KeywordIndex
 from assistant.registry import (
+    OPEN_END,
     ChromaRegistry,
     ChunkRecord,
     ExactIndex,
     Registry,
     SqliteRegistry,
+    date_bounds,
     date_number,
     locked,
 )
@@ -82,9 +84,18 @@ REFRESH_WAIT_SECONDS = 2.0
 # an ingest commits every 256 chunks: between two builds a process rests twice as long as the
 # last build took, so building uses at most a third of a core during a long ingest.
 REFRESH_REST = 2.0
+# Chroma's date filter costs time in proportion to the chunks it admits (it gathers their ids
+# before searching: 0.17 s for half of 100k chunks, 1.2 s for half of 300k), while an
+# unfiltered search for a few thousand neighbours takes tens of milliseconds. So when a range
+# admits a large enough share of the index, the search asks Chroma for MARGIN times the
+# neighbours the range should keep, unfiltered, and filters them with the view's dates
+# (bench/scale.py --parts). Narrow ranges, and the rare search the margin falls short on,
+# go through Chroma's filter.
+POSTFILTER_MAX_RESULTS = 4000
+POSTFILTER_MARGIN = 2.0
 
-__all__ = ["ChunkRecord", "ExactIndex", "Store", "StoreStats", "View", "date_number",
-           "open_chroma"]
+__all__ = ["ChunkDates", "ChunkRecord", "ExactIndex", "Store", "StoreStats", "View", "date_bounds",
+           "date_filter", "date_number", "open_chroma"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,60 @@ class StoreStats:
 
 
 @dataclass(frozen=True)
+class ChunkDates:
+    """The date number of each chunk's article (0 when undated or unknown), by row."""
+
+    row_of: dict[str, int]
+    dates: np.ndarray  # int64, one per row
+    ordered: np.ndarray  # the same, sorted, to count a range's chunks by bisection
+
+    @classmethod
+    def of(cls, row_of: dict[str, int], dates: np.ndarray) -> ChunkDates:
+        return cls(row_of, dates, np.sort(dates))
+
+    def share(self, bounds: tuple[int, int]) -> float:
+        """The fraction of the chunks dated within `bounds`."""
+        if not len(self.ordered):
+            return 0.0
+        first = np.searchsorted(self.ordered, bounds[0], side="left")
+        last = np.searchsorted(self.ordered, bounds[1], side="right")
+        return float(last - first) / len(self.ordered)
+
+    def admits(self, chunk_id: str, bounds: tuple[int, int]) -> bool:
+        row = self.row_of.get(chunk_id)
+        return row is not None and bounds[0] <= self.dates[row] <= bounds[1]
+
+
+Nearest = Callable[[np.ndarray, int, dict[str, Any] | None], list[tuple[str, float]]]
+
+
+def filtered_search(nearest: Nearest, vector: np.ndarray, n: int, bounds: tuple[int, int],
+                    dates: ChunkDates | None) -> list[tuple[str, float]]:
+    """The `n` nearest chunks dated within `bounds`, from `nearest` (Chroma's search, with
+    an optional `where`): unfiltered and filtered here when the range admits enough of the
+    index (see POSTFILTER_MAX_RESULTS), else through Chroma's filter."""
+    if dates is not None:
+        share = dates.share(bounds)
+        want = int(POSTFILTER_MARGIN * n / share) + 1 if share else POSTFILTER_MAX_RESULTS + 1
+        if want <= POSTFILTER_MAX_RESULTS:
+            found = nearest(vector, want, None)
+            kept = [(cid, sim) for cid, sim in found if dates.admits(cid, bounds)]
+            # Fewer results than asked for means Chroma has no more: all were seen.
+            if len(kept) >= n or len(found) < want:
+                return kept[:n]
+    return nearest(vector, n, date_filter(bounds))
+
+
+def date_filter(bounds: tuple[int, int]) -> dict[str, Any]:
+    """Chroma's `where` for a date range; one clause when the range has no end, which
+    Chroma answers about twice as fast as two."""
+    since: dict[str, Any] = {"date_num": {"$gte": bounds[0]}}
+    if bounds[1] >= OPEN_END:
+        return since
+    return {"$and": [since, {"date_num": {"$lte": bounds[1]}}]}
+
+
+@dataclass(frozen=True)
 class View:
     """The index as of one generation, as a reader uses it: the ready articles, chunk id ->
     (article id, start, end), and the BM25 index (whose generation may be ahead by a commit
@@ -113,6 +178,7 @@ class View:
     articles: dict[str, ArticleMeta]
     chunks: dict[str, tuple[str, int, int]]
     keyword: KeywordIndex
+    dates: ChunkDates  # of the BM25 index's rows
     seconds: float  # how long building it took
     built_at: float  # time.monotonic() when it was done
 
@@ -392,19 +458,17 @@ class Store:
         exact = self.exact_index()
         if exact is not None:
             return exact.search(vector, n, since, until)
+        bounds = date_bounds(since, until)
+        if bounds is None:
+            return self._nearest(vector, n, None)
+        view = self._view
+        return filtered_search(self._nearest, vector, n, bounds,
+                               view.dates if view is not None else None)
+
+    def _nearest(self, vector: np.ndarray, n: int,
+                 where: dict[str, Any] | None) -> list[tuple[str, float]]:
         # No count() first: it costs ~10 ms at 100k chunks, and Chroma returns fewer
         # results when asked for more than it holds.
-        clauses: list[dict[str, Any]] = []
-        if since or until:
-            # An explicit filter asks for dated articles; undated ones are stored as 0.
-            clauses.append({"date_num": {"$gte": max(date_number(since), 1)}})
-        if until:
-            clauses.append({"date_num": {"$lte": date_number(until)}})
-        where: dict[str, Any] | None = None
-        if len(clauses) == 1:
-            where = clauses[0]
-        elif clauses:
-            where = {"$and": clauses}
         result = self._read(lambda collection: collection.query(
             query_embeddings=[vector.tolist()], n_results=n, where=where, include=["distances"]))
         return [
@@ -509,7 +573,12 @@ class Store:
         generation, articles, rows = self.registry.snapshot()
         keyword = self._keyword_index(generation)
         chunks = {cid: (aid, start, end) for cid, aid, start, end in rows}
-        return View(generation, articles, chunks, keyword, time.perf_counter() - started,
+        row_dates = np.array([
+            date_number(articles[chunks[c][0]].date) if c in chunks else 0
+            for c in keyword.chunk_ids
+        ], np.int64)
+        return View(generation, articles, chunks, keyword,
+                    ChunkDates.of(keyword.row_of, row_dates), time.perf_counter() - started,
                     time.monotonic())
 
     def _keyword_index(self, generation: int) -> KeywordIndex:

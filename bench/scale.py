@@ -503,15 +503,24 @@ def build_parts(size: int, work: Path, seed: int) -> dict[str, Any]:
     return facts
 
 
+# Date ranges over the synthetic articles (dated through 2025): half of them, a month, a week.
+RANGES = {"half": ("2025-07-01", None), "month": ("2025-12-01", None),
+          "week": ("2025-12-25", None)}
+
+
 def worker_parts_dense(mode: str, work: Path, url: str | None, n_questions: int,
                        repeats: int, seed: int) -> dict[str, Any]:
-    """Nearest-neighbour search as `Store.dense_search` asks for it (60 results; and with a
-    date filter), timed per call."""
+    """Nearest-neighbour search as `Store.dense_search` asks for it (60 results), plain and
+    date-filtered: by Chroma's filter (as before), and as the store does it now
+    (`store.filtered_search`: unfiltered and filtered with the view's dates when the range
+    admits enough, else Chroma's filter), timed per call."""
     import chromadb
+    import numpy as np
     from chromadb.config import Settings as ChromaSettings
 
     from assistant.config import Settings
     from assistant.embeddings import build_embedder
+    from assistant.store import ChunkDates, date_bounds, date_filter, filtered_search
 
     facts = json.loads((work / "parts.json").read_text())
     settings = ChromaSettings(anonymized_telemetry=False)
@@ -523,24 +532,48 @@ def worker_parts_dense(mode: str, work: Path, url: str | None, n_questions: int,
     collection = client.get_collection("parts")
     embedder = build_embedder(Settings())
     questions = sample_questions(facts["articles"], n_questions, seed)
-    vectors = [embedder.embed([q.question])[0].tolist() for q in questions]
+    vectors = [embedder.embed([q.question])[0] for q in questions]
 
-    def query(vector: list[float], where: dict[str, Any] | None) -> Any:
-        return collection.query(query_embeddings=[vector], n_results=60, where=where,
-                                include=["distances"])
+    # The view's chunk dates, as a replica holds them (read from the chunks' metadata here).
+    t = time.perf_counter()
+    with (work / "texts.jsonl").open() as lines:
+        ids = [json.loads(line)[0] for line in lines]
+    dates = np.zeros(len(ids), np.int64)
+    for b in range(0, len(ids), 5000):
+        got = collection.get(ids=ids[b : b + 5000], include=["metadatas"])
+        by_id = {i: m["date_num"] for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        dates[b : b + 5000] = [by_id[i] for i in ids[b : b + 5000]]
+    chunk_dates = ChunkDates.of({cid: row for row, cid in enumerate(ids)}, dates)
+    read_s = time.perf_counter() - t
 
-    first = _timed(query, vectors[0], None)[0]
+    def nearest(vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        result = collection.query(query_embeddings=[vector.tolist()], n_results=n, where=where,
+                                  include=["distances"])
+        return list(zip(result["ids"][0], result["distances"][0], strict=True))
+
+    first = _timed(nearest, vectors[0], 60, None)[0]
     for vector in vectors[:3]:
-        query(vector, None)
-    times: dict[str, list[float]] = {"plain": [], "since 2025-07-01": []}
+        nearest(vector, 60, None)
+    times: dict[str, list[float]] = {"plain": []}
+    shares: dict[str, float] = {}
     for _ in range(repeats):
         for vector in vectors:
-            times["plain"].append(_timed(query, vector, None)[0])
-            times["since 2025-07-01"].append(
-                _timed(query, vector, {"date_num": {"$gte": 20250701}})[0])
+            times["plain"].append(_timed(nearest, vector, 60, None)[0])
+            for name, (since, until) in RANGES.items():
+                bounds = date_bounds(since, until)
+                assert bounds is not None
+                shares[name] = chunk_dates.share(bounds)
+                ms, by_chroma = _timed(nearest, vector, 60, date_filter(bounds))
+                times.setdefault(f"{name} chroma", []).append(ms)
+                ms, by_store = _timed(filtered_search, nearest, vector, 60, bounds, chunk_dates)
+                times.setdefault(f"{name} store", []).append(ms)
+                # The same neighbours either way, but for ANN misses on either side.
+                overlap = len({c for c, _ in by_chroma} & {c for c, _ in by_store}) / 60
+                times.setdefault(f"{name} overlap", []).append(overlap)
     return {"first_ms": first, "rss_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb(),
-            **{name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95)}
-               for name, v in times.items()}}
+            "dates_read_s": read_s, "shares": shares,
+            **{name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95),
+                      "mean": statistics.fmean(v)} for name, v in times.items()}}
 
 
 def worker_parts_bm25(work: Path, n_questions: int, seed: int) -> dict[str, Any]:
@@ -599,16 +632,26 @@ def measure_parts(size: int, root: Path, seed: int, n_questions: int,
 def print_parts(results: list[dict[str, Any]]) -> None:
     print("\n== parts: dense search and BM25 alone (random unit vectors, real chunk texts) ==")
     print(f"{'chunks':>9} | {'dense p50/p95 ms emb':>20} | {'server':>13} | "
-          f"{'filtered emb':>13} | {'filtered srv':>13} | {'BM25 build s':>12} | "
-          f"{'BM25 peak MB':>12} | {'BM25 index MB':>13} | {'BM25 search p50/p95':>19}")
+          f"{'BM25 build s':>12} | {'BM25 peak MB':>12} | {'BM25 index MB':>13} | "
+          f"{'BM25 search p50/p95':>19}")
     for r in results:
         e, s, b = r["dense embedded"], r["dense server"], r["bm25"]
-        f = "since 2025-07-01"
         print(f"{r['build']['chunks']:>9,} | {e['plain']['p50']:>8.1f} / {e['plain']['p95']:<9.1f} | "
               f"{s['plain']['p50']:>5.1f} / {s['plain']['p95']:<5.1f} | "
-              f"{e[f]['p50']:>5.1f} / {e[f]['p95']:<5.1f} | {s[f]['p50']:>5.1f} / {s[f]['p95']:<5.1f} | "
               f"{b['build_s']:>12.1f} | {b['peak_rss_mb']:>12,.0f} | {b['index_mb']:>13,.0f} | "
               f"{b['search_p50']:>8.1f} / {b['search_p95']:<8.1f}")
+    print("\ndate-filtered dense search, p50 / p95 ms: Chroma's filter (before) against the "
+          "store's (now); overlap = share of the 60 results both find")
+    print(f"{'chunks':>9} | {'range':>5} | {'admits':>6} | {'emb Chroma':>15} | "
+          f"{'emb store':>13} | {'srv Chroma':>15} | {'srv store':>13} | {'overlap':>7}")
+    for r in results:
+        for name in RANGES:
+            e, s = r["dense embedded"], r["dense server"]
+            cells = [f"{m[f'{name} {how}']['p50']:>6.1f} / {m[f'{name} {how}']['p95']:<6.1f}"
+                     for m in (e, s) for how in ("chroma", "store")]
+            print(f"{r['build']['chunks']:>9,} | {name:>5} | {e['shares'][name]:>6.1%} | "
+                  f"{cells[0]:>15} | {cells[1]:>13} | {cells[2]:>15} | {cells[3]:>13} | "
+                  f"{e[f'{name} overlap']['mean']:>7.2f}")
     for r in results:
         print(f"  {r['build']['chunks']:,} chunks: parts built in {r['build']['build_s']:.0f} s, "
               f"disk embedded {r['build']['disk_mb']['embedded']:,.0f} MB, server "

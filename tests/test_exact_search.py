@@ -43,6 +43,48 @@ def test_exact_search_finds_what_chroma_finds(news_services: Any, embedder: Any,
         assert [s for _, s in exact] == sorted((s for _, s in exact), reverse=True)
 
 
+@pytest.mark.parametrize(("since", "until"), [("2026-09-01", None), (None, "2026-10-15"),
+                                              ("2026-09-01", "2026-10-15")])
+@pytest.mark.parametrize("n", [5, 20])
+def test_a_date_filtered_search_through_chroma_filters_wide_ranges_itself(
+        news_services: Any, embedder: Any, monkeypatch: pytest.MonkeyPatch,
+        since: str, until: str | None, n: int) -> None:
+    """A range that admits much of the index is searched unfiltered, deeper, and filtered
+    with the view's dates (Chroma's own filter costs time in proportion to what it admits):
+    the same chunks either way."""
+    import assistant.store as store_module
+
+    chroma = through_chroma(news_services, embedder)
+    view = chroma.store.view()
+    bounds = store_module.date_bounds(since, until)
+    assert bounds is not None and 0.2 < view.dates.share(bounds) < 0.9
+    wheres: list[Any] = []
+    nearest = chroma.store._nearest
+
+    def spy(vector: Any, count: int, where: Any) -> Any:
+        wheres.append(where)
+        return nearest(vector, count, where)
+
+    monkeypatch.setattr(chroma.store, "_nearest", spy)
+    for question in QUESTIONS:
+        vector = embedder.embed([question])[0]
+        exact = news_services.store.dense_search(vector, n, since, until)
+        monkeypatch.setattr(store_module, "POSTFILTER_MAX_RESULTS", 0)
+        wheres.clear()
+        by_chroma = chroma.store.dense_search(vector, n, since, until)
+        assert wheres and all(w is not None for w in wheres)
+        monkeypatch.setattr(store_module, "POSTFILTER_MAX_RESULTS", 4000)
+        wheres.clear()
+        by_view = chroma.store.dense_search(vector, n, since, until)
+        assert wheres == [None]
+        assert [c for c, _ in by_view] == [c for c, _ in by_chroma]
+        # Reprints tie, so against the exact search compare similarities, not ids.
+        assert [s for _, s in by_view] == pytest.approx([s for _, s in exact], abs=2e-3)
+        dates = {view.chunks[c][0]: view.articles[view.chunks[c][0]].date for c, _ in by_view}
+        assert all(d and (d >= since if since else True) and (d <= until if until else True)
+                   for d in dates.values())
+
+
 def test_ask_on_a_small_index_never_imports_chroma(news_services: Any) -> None:
     script = ("import sys; from assistant.cli import main\n"
               "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
