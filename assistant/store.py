@@ -81,8 +81,10 @@ EXACT_SEARCH_MAX_CHUNKS = 20_000
 # while a large one rebuilds (seconds per 100k chunks, see bench/README.md).
 REFRESH_WAIT_SECONDS = 2.0
 # A view takes a core while it is built (about 10 s per 100k chunks with a Chroma server), and
-# an ingest commits every 256 chunks: between two builds a process rests twice as long as the
-# last build took, so building uses at most a third of a core during a long ingest.
+# an ingest commits every 256 chunks: between two rebuilds a process rests twice as long as the
+# last one took, so building uses at most a third of a core during a long ingest. The first
+# view (start-up) is not followed by a rest: the first commit after it is served as soon as
+# it is built.
 REFRESH_REST = 2.0
 # Chroma's date filter costs time in proportion to the chunks it admits (it gathers their ids
 # before searching: 0.17 s for half of 100k chunks, 1.2 s for half of 300k), while an
@@ -181,6 +183,7 @@ class View:
     dates: ChunkDates  # of the BM25 index's rows
     seconds: float  # how long building it took
     built_at: float  # time.monotonic() when it was done
+    rebuilt: bool = False  # built to replace an older view (not at start-up)
 
 
 class Store:
@@ -549,12 +552,12 @@ class Store:
                 view = self._view
                 if view is not None and view.generation == self.registry.generation():
                     return
-                if view is not None:
+                if view is not None and view.rebuilt:
                     rest = view.built_at + REFRESH_REST * view.seconds - time.monotonic()
                     if rest > 0:
                         time.sleep(rest)
                         continue
-                fresh = self._build_view()
+                fresh = self._build_view(rebuilt=view is not None)
                 with self._view_cond:
                     if self._view is None or fresh.generation >= self._view.generation:
                         self._view = fresh
@@ -568,7 +571,7 @@ class Store:
                 self._refreshing = False
                 self._view_cond.notify_all()
 
-    def _build_view(self) -> View:
+    def _build_view(self, rebuilt: bool = False) -> View:
         started = time.perf_counter()
         generation, articles, rows = self.registry.snapshot()
         keyword = self._keyword_index(generation)
@@ -579,7 +582,7 @@ class Store:
         ], np.int64)
         return View(generation, articles, chunks, keyword,
                     ChunkDates.of(keyword.row_of, row_dates), time.perf_counter() - started,
-                    time.monotonic())
+                    time.monotonic(), rebuilt)
 
     def _keyword_index(self, generation: int) -> KeywordIndex:
         """The BM25 index of `generation` as saved in the store folder, or built and saved.

@@ -21,7 +21,7 @@ import pytest
 from assistant.articles import read_articles
 from assistant.ingest import ingest
 
-from .conftest import CORPUS, ROOT
+from .conftest import CORPUS, ROOT, SEEDS
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 NEW_ARTICLE = """---
@@ -81,6 +81,38 @@ def test_a_running_server_follows_an_ingest_by_another_process(
         assert health.status_code == 200
         assert health.json()["vectors"] == before["vectors"] + 1
         assert health.json()["articles"] == before["articles"] + 1
+
+
+def test_a_reader_rests_between_rebuilds_but_not_after_its_first_view(
+        services_factory: Any, tmp_path: Path) -> None:
+    """During a long ingest a reader rebuilds its view at most every three build times, so
+    rebuilding cannot take its core from answering; the first commit after start-up is
+    followed at once, however long the start-up build took."""
+    import dataclasses
+
+    writer = services_factory()
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SEEDS / sorted(os.listdir(SEEDS))[0], folder)
+    ingest(writer.open_store(create=True), writer.embedder, [folder])
+    reader = services_factory().open_store()
+    started = reader.view()
+    # As if building the start-up view had taken ten minutes.
+    reader._view = dataclasses.replace(started, seconds=600.0)
+
+    (folder / "quillbury.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    ingest(writer.open_store(), writer.embedder, [folder])
+    followed = reader.view()
+    assert followed.generation == reader.registry.generation() > started.generation
+    assert followed.rebuilt and "quillbury-volcano" in followed.articles
+
+    # A rebuild that took ten minutes is followed by a rest: the reader answers from it.
+    reader._view = dataclasses.replace(followed, seconds=600.0)
+    (folder / "quillbury.md").write_text(NEW_ARTICLE.replace("erupts", "erupts again"),
+                                         encoding="utf-8")
+    ingest(writer.open_store(), writer.embedder, [folder])
+    resting = reader.view()
+    assert resting.generation == followed.generation < reader.registry.generation()
 
 
 def test_healthz_reports_a_store_that_cannot_be_queried(services_factory: Any,
