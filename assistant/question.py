@@ -172,6 +172,27 @@ def question_entities(question: str) -> list[str]:
 
 
 WH_WORDS = ("who", "what", "which", "where", "when", "why", "how")
+# Where the noun of "which/what <noun>" ends: a verb's auxiliary, a preposition or a name.
+_KIND_END = frozenset("""is was are were has have had did does do will would can could should
+may might must in near at of for from on by with to off into over after before about""".split())
+
+
+def asked_kind(question: str) -> frozenset[str]:
+    """Stems of the words between 'which'/'what' and the verb: 'Which brand of electric
+    kettle is ...' -> brand, electric, kettle (the 'of' phrase kept, as it names the kind)."""
+    found = re.search(r"\b(?:which|what)\s+(.*)", question, re.IGNORECASE)
+    if not found:
+        return frozenset()
+    kind: list[str] = []
+    tokens = found.group(1).split()
+    for i, token in enumerate(tokens[:6]):
+        word = token.strip("?,.;:'\"’“”")
+        low = word.lower()
+        if not word or word[0].isupper() or (low in _KIND_END and not (
+                low == "of" and kind and i + 1 < len(tokens) and tokens[i + 1][0].islower())):
+            break
+        kind.append(low)
+    return frozenset(terms(" ".join(kind)))
 
 
 @dataclass(frozen=True)
@@ -189,6 +210,9 @@ class QuestionInfo:
     # unanswerable question about a known entity usually misses these ("project manager").
     content_terms: frozenset[str]
     asks_name: bool  # "What was the robot called?", "What is the name of ..."
+    # The stems of the noun a which/what-question asks for ("Which paper mill ..." ->
+    # paper, mill): a sentence naming one ("Brackwater Paper Mill") likely answers it.
+    asked_kind: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, question: str) -> QuestionInfo:
@@ -208,6 +232,7 @@ class QuestionInfo:
             content_terms=frozenset(own) - named,
             asks_name=bool(re.search(r"\b(called|named|nicknamed|dubbed|titled|name|names)\b",
                                      low)),
+            asked_kind=asked_kind(question),
         )
 
     def synonym_matches(self, other_terms: set[str] | frozenset[str]) -> set[str]:

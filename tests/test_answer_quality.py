@@ -38,6 +38,12 @@ release in September, with viewers in 94 countries.
 
 Its creator said in a statement that the second season would bring back the main character \
 and introduce new players. No release date was given."""),
+    "mill-closure": ("Harwick Paper Mill to close in June after 90 years", "2026-03-05", """\
+The paper mill on the banks of the Tern river in Oakby will shut down in June, its owner told \
+employees on Wednesday, putting 180 people out of work.
+
+The company blamed falling demand for the glossy paper used in catalogs and the rising cost \
+of energy."""),
     "council-budget": ("Calder council passes budget after long debate", "2026-03-10", """\
 The Calder city council approved a $212 million budget on Tuesday after a debate that lasted \
 more than six hours.
@@ -101,6 +107,20 @@ def test_name_only_in_the_headline_is_answered_and_the_headline_cited(
     assert titles[0].start == 0 and titles[0].end == len(titles[0].quote)
     bodies = [c for c in answer.citations if c.field == "body"]
     assert any("green lit for a second season" in c.quote for c in bodies)
+
+
+@pytest.mark.parametrize("question", ["Which paper mill in Oakby is closing?",
+                                      "What mill is shutting down in Oakby?"])
+def test_a_name_of_the_kind_asked_for_is_answered_from_the_headline(
+        quality_services: Any, question: str) -> None:
+    """The body says 'the paper mill'; the headline names it."""
+    answer = quality_services.asker.ask(question)
+    assert answer.grounded
+    assert answer.short_answer == "Harwick Paper Mill"
+    assert answer.answer.startswith("Harwick Paper Mill")
+    titles = [c for c in answer.citations if c.field == "title"]
+    assert titles and titles[0].quote.startswith("Harwick Paper Mill")
+    assert any("will shut down in June" in c.quote for c in answer.citations)
 
 
 def test_latest_report_before_the_question_date_answers(quality_services: Any) -> None:
@@ -196,3 +216,9 @@ def test_a_phrase_made_of_the_questions_own_name_is_not_an_answer() -> None:
     invited = QuestionInfo.of("Who invited Benjamin Netanyahu to the White House?")
     assert mostly_asked(invited, "Israeli Prime Minister Benjamin Netanyahu")
     assert not mostly_asked(invited, "President Donald Trump")
+    # The kind asked for is not the question's subject: a name of that kind answers it.
+    dairy = QuestionInfo.of("Which dairy has Arlen Foods agreed to buy?")
+    assert dairy.asked_kind == {"dairi"}
+    assert not mostly_asked(dairy, "Fenwick Dairy")
+    assert mostly_asked(dairy, "Dairy")
+    assert mostly_asked(dairy, "Arlen Foods")

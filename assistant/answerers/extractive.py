@@ -24,6 +24,7 @@ from assistant.answerers.phrases import (
     Phrase,
     candidate_phrases,
     mostly_asked,
+    names_kind,
     span_features,
 )
 from assistant.answerers.updates import find_update, value_in
@@ -278,11 +279,14 @@ def best_phrase(model: LinearScorer, info: QuestionInfo,
     x = np.vstack(blocks)[keep]
     options = [options[i] for i in keep]
     probabilities = model.probability(x)
-    # A quoted title in the headline ("'Squid Game': Netflix green lights season 2") that the
-    # best sentence only describes ("the wildly popular South Korean show") is the name asked
-    # for. The training data holds one such case, too few to learn it, so it is a rule.
+    # A name in the headline that the best sentence only describes is the name asked for:
+    # a quoted title ("'Squid Game': Netflix green lights season 2" for "the wildly popular
+    # South Korean show"), or a name of the kind asked about ("Fenwick Dairy sold to ..." for
+    # "the family-owned dairy"). The training data holds too few such cases to learn it, so it
+    # is a rule.
     named = x[:, SPAN_FEATURES.index("title_named_indirectly")] > 0
-    quoted = np.array([p.kind == "quoted" for p, _ in options])
+    quoted = np.array([p.kind == "quoted" or names_kind(info, source.text, p)
+                       for p, source in options])
     if (named & quoted).any():
         best = int(np.argmax(np.where(named & quoted, 1.0, 0.0)))
         return FoundPhrase(options[best][0], options[best][1], 1.0)

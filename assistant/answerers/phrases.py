@@ -137,9 +137,11 @@ def mostly_asked(info: QuestionInfo, text: str) -> bool:
     """Whether the phrase is the question's own subject: half or more of its words are the
     question's, or it ends in a name the question uses ("Democrat Nancy Pelosi" does not answer
     "Who defeated Nancy Pelosi?", nor "Israeli Prime Minister Benjamin Netanyahu" "Who invited
-    Netanyahu?"), whatever else the sentence says."""
+    Netanyahu?"), whatever else the sentence says. The kind of thing asked for is not its
+    subject: "Fenwick Dairy" answers "Which dairy ...?"."""
     raw = [w.strip(".'’") for w in _SPAN_WORDS.findall(text)]
     said = [w.lower() for w in raw if w.lower() not in STOPWORDS] or [w.lower() for w in raw]
+    said = [w for w in said if not set(terms(w)) & info.asked_kind] or said
     if said and sum(w in info.words for w in said) >= len(said) / 2:
         return True
     names = {w.lower() for name in info.entities for w in name.split()}
@@ -182,6 +184,22 @@ def _capital_runs(text: str) -> list[tuple[int, int]]:
                     runs.append((tokens[k + 1].start(), tokens[j].end()))
         i = j + 1
     return runs
+
+
+def names_kind(info: QuestionInfo, text: str, p: Phrase) -> bool:
+    """Whether the name `p` of `text` names a thing of the kind the question asks for:
+    'Fenwick Dairy' for 'Which dairy ...', 'Brightwell' in 'Brightwell kettles recalled' for
+    'Which brand of electric kettle ...'."""
+    if not info.asked_kind or p.kind != "capital":
+        return False
+    stems = [set(terms(w)) for w in _SPAN_WORDS.findall(p.text)]
+    following = _SPAN_WORDS.findall(text[p.end:])[:1]
+    kind_after = bool(following) and bool(set(terms(following[0])) & info.asked_kind)
+    kind_last = bool(stems) and bool(stems[-1] & info.asked_kind)
+    # More than the kind's own words, and not the question's names.
+    own = [w for w in _SPAN_WORDS.findall(p.text)
+           if not set(terms(w)) & info.asked_kind and w.lower() not in info.words]
+    return bool(own) and (kind_last or kind_after)
 
 
 def span_features(info: QuestionInfo, text: str, candidates: list[Phrase],
