@@ -60,7 +60,8 @@ class Services:
         if not create and not url:
             Store.require(root)  # before anything is created in a folder that is not a store
         host_port = self.settings.chroma_host_port if url else None
-        store = Store(root, open_chroma(root, url, host_port), self.settings.collection,
+        chroma = open_chroma(root, url, host_port, self.settings.chroma_token)
+        store = Store(root, chroma, self.settings.collection,
                       exact_search_max_chunks=self.settings.exact_search_max_chunks,
                       create=create, lease_seconds=self.settings.writer_lease_seconds)
         self.__dict__["store"] = store

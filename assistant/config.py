@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # (vectors, articles, the registry) and this folder keeps only caches (the BM25 index).
     store: Path = Path("vectorstore")
     chroma_url: str | None = None
+    # Sent to the Chroma server as `Authorization: Bearer <token>`: `chroma run` checks no
+    # credentials, so a server reachable beyond a private network sits behind a proxy that
+    # checks this token (README, "Running on several machines").
+    chroma_token: str | None = None
     collection: str = "news_chunks"
     # With a Chroma server, an ingest holds a lease on writing, renewed every third of this;
     # a crashed ingest on another machine blocks the next one for at most this long (one on
@@ -102,10 +106,19 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(5, ge=1, le=600)
     header_timeout: int = Field(10, ge=1, le=600)
 
-    @field_validator("chroma_url", "embed_url", "openai_base_url", "openai_api_key", "api_token")
+    @field_validator("chroma_url", "chroma_token", "embed_url", "openai_base_url",
+                     "openai_api_key", "api_token")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("chroma_token")
+    @classmethod
+    def _printable_token(cls, value: str | None) -> str | None:
+        # What an HTTP header can carry (and Chroma's client accepts).
+        if value is not None and not all(33 <= ord(c) < 127 for c in value):
+            raise ValueError("use ASCII letters, digits and punctuation only, no spaces")
+        return value
 
     @property
     def answerer(self) -> Literal["extractive", "openai"]:

@@ -762,16 +762,32 @@ class ChromaConnector:
     embedded: bool
 
 
-def open_chroma(
-    root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None
-) -> ChromaConnector:
-    """Chroma on disk under `root/chroma`, or the server at `chroma_url`. chromadb is imported
-    on the first connection (its import alone takes about half a second)."""
+def _refused(exc: Exception) -> bool:
+    """Whether Chroma's client failed on an HTTP 401 or 403 (a proxy checking a token)."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    text = str(exc).lower()
+    return status in (401, 403) or any(
+        w in text for w in ("401", "403", "unauthorized", "forbidden"))
 
-    def settings() -> Any:
+
+def open_chroma(
+    root: Path, chroma_url: str | None, host_port: tuple[str, int, bool] | None,
+    token: str | None = None,
+) -> ChromaConnector:
+    """Chroma on disk under `root/chroma`, or the server at `chroma_url` (with `token` as a
+    bearer token, for a proxy in front of it). chromadb is imported on the first connection
+    (its import alone takes about half a second)."""
+
+    def settings(token: str | None = None) -> Any:
         from chromadb.config import Settings as ChromaSettings
 
-        return ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+        auth: dict[str, Any] = {}
+        if token:
+            auth = {"chroma_client_auth_provider":
+                    "chromadb.auth.token_authn.TokenAuthClientProvider",
+                    "chroma_client_auth_credentials": token}
+        return ChromaSettings(anonymized_telemetry=False, allow_reset=True, **auth)
 
     if chroma_url and host_port:
         host, port, ssl = host_port
@@ -780,9 +796,15 @@ def open_chroma(
             import chromadb
 
             try:
-                client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings())
+                client = chromadb.HttpClient(host=host, port=port, ssl=ssl,
+                                             settings=settings(token))
                 client.heartbeat()
             except Exception as exc:
+                if _refused(exc):
+                    raise StoreError(
+                        f"the Chroma server at {chroma_url} refused this client ({exc}); "
+                        + ("check ASSISTANT_CHROMA_TOKEN" if token else
+                           "set ASSISTANT_CHROMA_TOKEN to the token it expects")) from None
                 raise StoreError(
                     f"cannot reach the Chroma server at {chroma_url}: {exc}; is `chroma run` up?"
                 ) from exc

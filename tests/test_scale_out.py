@@ -669,3 +669,93 @@ def test_the_ingest_after_one_that_died_before_publishing_makes_replicas_read_ag
         assert time.monotonic() < deadline, "the replica still lists the removed article"
         time.sleep(0.2)
     assert removed.stem not in replica.store.view().articles
+
+
+@contextlib.contextmanager
+def token_proxy(target: str, token: str) -> Iterator[tuple[str, list[str | None]]]:
+    """An HTTP proxy on 127.0.0.1 that forwards to `target` only requests carrying
+    `Authorization: Bearer <token>` (what a user puts in front of `chroma run`, which checks
+    no credentials) and answers 401 to the rest; yields its URL and each request's header."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    host, port = target.split("//")[1].rsplit(":", 1)
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def forward(self) -> None:
+            given = self.headers.get("Authorization")
+            seen.append(given)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if given != f"Bearer {token}":
+                reply = b'{"error": "Unauthorized", "message": "missing or wrong token"}'
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                return
+            upstream = http.client.HTTPConnection(host, int(port), timeout=60)
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "authorization", "connection")}
+            upstream.request(self.command, self.path, body or None, headers)
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            upstream.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_chroma_server_behind_a_token_proxy(tmp_path: Path) -> None:
+    """ASSISTANT_CHROMA_TOKEN goes as a bearer token on every request; without it, or with a
+    wrong one, the command stops with a message naming the setting, not a traceback."""
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    (corpus / "quillbury.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    with chroma_server(tmp_path / "chroma-server") as url, \
+            token_proxy(url, "s3cret-T0ken") as (proxy, seen):
+        def cli(token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+            env = environment(proxy)
+            env.pop("ASSISTANT_CHROMA_TOKEN", None)
+            if token is not None:
+                env["ASSISTANT_CHROMA_TOKEN"] = token
+            return subprocess.run([str(BIN / "assistant"), *args], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=600, env=env)
+
+        job = cli("s3cret-T0ken", "ingest", str(corpus), "--store", str(tmp_path / "job"))
+        assert job.returncode == 0, job.stderr
+        assert job.stdout.startswith("1 added")
+        assert seen and all(h == "Bearer s3cret-T0ken" for h in seen)
+
+        asked = cli("s3cret-T0ken", "ask", NEW_QUESTION, "--store", str(tmp_path / "reader"))
+        assert asked.returncode == 0, asked.stderr
+        assert "[1]" in asked.stdout and "Quillbury" in asked.stdout
+
+        for token, hint in ((None, "set ASSISTANT_CHROMA_TOKEN"),
+                            ("n0t-the-T0ken", "check ASSISTANT_CHROMA_TOKEN")):
+            refused = cli(token, "stats", "--store", str(tmp_path / "other"))
+            assert refused.returncode != 0
+            assert "refused this client" in refused.stderr and hint in refused.stderr
+            assert "Traceback" not in refused.stderr and "T0ken" not in refused.stderr
