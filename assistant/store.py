@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -762,13 +763,19 @@ class ChromaConnector:
     embedded: bool
 
 
+# Chroma's client raises a bare Exception with the reply's text for a status it does not
+# know: a proxy's 401 page ("401 Authorization Required") or JSON error.
+_REFUSAL = re.compile(r"(?<![\d.:])\b(?:401|403)\b(?![.:]\d)|unauthori[sz]ed|forbidden"
+                      r"|authori[sz]ation required|authentication", re.I)
+
+
 def _refused(exc: Exception) -> bool:
     """Whether Chroma's client failed on an HTTP 401 or 403 (a proxy checking a token)."""
     response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    text = str(exc).lower()
-    return status in (401, 403) or any(
-        w in text for w in ("401", "403", "unauthorized", "forbidden"))
+    if getattr(response, "status_code", None) in (401, 403):
+        return True
+    return type(exc).__name__ in ("AuthorizationError", "AuthenticationError") or bool(
+        _REFUSAL.search(str(exc)))
 
 
 def open_chroma(
