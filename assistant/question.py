@@ -132,7 +132,14 @@ def expected_type(question: str) -> AnswerType:
     """
     q = question.lower()
     number = re.search(r"\b(how (many|much|long|old|far|big|large|often|high|fast)|what "
-                       r"(percentage|number|amount|share|proportion|price|cost|sum)|by how)\b", q)
+                       r"(percentage|number|amount|share|proportion|price|cost|sum)|by how|"
+                       # "What is the death toll ...", "What was the final score?"
+                       r"what (?:(?:is|was|are|were|will|has|had|did) )?(?:(?:the|its|their|a|"
+                       r"an) )?(?:(?!(?:at|in|on|of|for|to|from|with|by|about|after|before) )"
+                       r"[a-z-]+ ){0,3}(?:toll|tally|total|count|figure|rate|score|"
+                       r"price|cost|fare|fee|salary|budget|turnout|margin|population|"
+                       r"temperature|speed|distance|height|weight|age|amount|percentage|sum))\b",
+                       q)
     date = re.search(r"(^|[,;] *)when\b|\b(what (date|day|year|month|time)|which (date|day|year|"
                      r"month)|since when|how long ago|in what year)\b", q)
     # "Which show ...", "which company ...": a which-question picks one named thing.

@@ -222,3 +222,21 @@ def test_a_phrase_made_of_the_questions_own_name_is_not_an_answer() -> None:
     assert not mostly_asked(dairy, "Fenwick Dairy")
     assert mostly_asked(dairy, "Dairy")
     assert mostly_asked(dairy, "Arlen Foods")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("What is the death toll from the flooding so far?", "number"),
+    ("What was the final score?", "number"),
+    ("What transfer fee did the Rovers pay for Ilunga?", "number"),
+    ("How many people died?", "number"),
+    ("What happened at the count?", "any"),
+    ("What is the fine print about?", "any"),
+    ("What is the name of the robot?", "entity"),
+    ("When was the score announced?", "date"),
+])
+def test_the_kind_of_answer_a_question_asks_for(question: str, kind: str) -> None:
+    """A quantity named after 'what' ('the death toll', 'the final score') asks for a
+    number, so the sentence that gives one ranks above one that only talks about it."""
+    from assistant.question import expected_type
+
+    assert expected_type(question) == kind
