@@ -124,6 +124,12 @@ def synonym_groups() -> dict[str, frozenset[int]]:
     return {stem: frozenset(ids) for stem, ids in groups.items()}
 
 
+# "what", an optional verb and article, and up to three words before the noun that says what
+# kind of answer is wanted ("what is the estimated dollar toll"); not across a preposition.
+_WHAT_IS_THE = (r"what (?:(?:is|was|are|were|will|has|had|did) )?(?:(?:the|its|their|a|an) )?"
+                r"(?:(?!(?:at|in|on|of|for|to|from|with|by|about|after|before) )[a-z-]+ ){0,3}")
+
+
 def expected_type(question: str) -> AnswerType:
     """What kind of thing the question asks for, from its wh-phrase.
 
@@ -134,9 +140,7 @@ def expected_type(question: str) -> AnswerType:
     number = re.search(r"\b(how (many|much|long|old|far|big|large|often|high|fast)|what "
                        r"(percentage|number|amount|share|proportion|price|cost|sum)|by how|"
                        # "What is the death toll ...", "What was the final score?"
-                       r"what (?:(?:is|was|are|were|will|has|had|did) )?(?:(?:the|its|their|a|"
-                       r"an) )?(?:(?!(?:at|in|on|of|for|to|from|with|by|about|after|before) )"
-                       r"[a-z-]+ ){0,3}(?:toll|tally|total|count|figure|rate|score|"
+                       rf"{_WHAT_IS_THE}(?:toll|tally|total|count|figure|rate|score|"
                        r"price|cost|fare|fee|salary|budget|turnout|margin|population|"
                        r"temperature|speed|distance|height|weight|age|amount|percentage|sum))\b",
                        q)
@@ -181,22 +185,28 @@ def question_entities(question: str) -> list[str]:
 WH_WORDS = ("who", "what", "which", "where", "when", "why", "how")
 # Where the noun of "which/what <noun>" ends: a verb's auxiliary, a preposition or a name.
 _KIND_END = frozenset("""is was are were has have had did does do will would can could should
-may might must in near at of for from on by with to off into over after before about""".split())
+may might must in near at of for from on by with to off into over after before about per""".split())
+_DETERMINERS = frozenset("the a an its their his her this that these those our your".split())
 
 
 def asked_kind(question: str) -> frozenset[str]:
-    """Stems of the words between 'which'/'what' and the verb: 'Which brand of electric
-    kettle is ...' -> brand, electric, kettle (the 'of' phrase kept, as it names the kind)."""
-    found = re.search(r"\b(?:which|what)\s+(.*)", question, re.IGNORECASE)
+    """Stems of the noun a question opening with 'which'/'what' asks for: 'Which paper mill
+    in Tessford ...' -> paper, mill; 'Which brand of electric kettle is ...' -> brand,
+    electric, kettle. Empty for other questions. The noun ends before an auxiliary, a
+    preposition other than 'of', a name, or a verb (a word followed by 'the', 'a', ...)."""
+    found = re.match(r"\s*(?:(?:in|at|for|on|from|by|to|of|with|under|into)\s+)?(?:which|what)"
+                     r"\s+(.*)", question, re.IGNORECASE)
     if not found:
         return frozenset()
+    tokens = [t.strip("?,.;:'\"’“”") for t in found.group(1).split()]
     kind: list[str] = []
-    tokens = found.group(1).split()
-    for i, token in enumerate(tokens[:6]):
-        word = token.strip("?,.;:'\"’“”")
+    for i, word in enumerate(tokens[:6]):
         low = word.lower()
-        if not word or word[0].isupper() or (low in _KIND_END and not (
-                low == "of" and kind and i + 1 < len(tokens) and tokens[i + 1][0].islower())):
+        after = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+        if not word or word[0].isupper() or low in _DETERMINERS or after in _DETERMINERS:
+            break
+        if low in _KIND_END and not (low == "of" and kind and after[:1].isalpha()
+                                     and not tokens[i + 1][:1].isupper()):
             break
         kind.append(low)
     return frozenset(terms(" ".join(kind)))

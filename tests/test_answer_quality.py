@@ -240,3 +240,22 @@ def test_the_kind_of_answer_a_question_asks_for(question: str, kind: str) -> Non
     from assistant.question import expected_type
 
     assert expected_type(question) == kind
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which dairy has Arlen Foods agreed to buy?", {"dairi"}),
+    ("Which brand of electric kettle is being recalled?", {"brand", "electr", "kettl"}),
+    ("In which town did a tree fall?", {"town"}),
+    # The verb and its object are not the kind: the mill is not a company.
+    ("Which company bought the paper mill?", {"compani"}),
+    ("Who owns the company which bought the mill?", set()),
+    ("What is driving prices up?", set()),
+])
+def test_the_kind_of_thing_a_which_question_asks_for(question: str, kind: set[str]) -> None:
+    from assistant.answerers.phrases import Phrase, names_kind
+    from assistant.question import QuestionInfo
+
+    info = QuestionInfo.of(question)
+    assert info.asked_kind == kind
+    mill = Phrase(0, 18, "Harwick Paper Mill", "capital")
+    assert not names_kind(info, "Harwick Paper Mill sold to Arlen Foods", mill)
