@@ -560,8 +560,9 @@ class Store:
                         continue
                 fresh = self._build_view(rebuilt=view is not None)
                 with self._view_cond:
-                    if self._view is None or fresh.generation >= self._view.generation:
-                        self._view = fresh
+                    # One refresher at a time, so the view built last is the newest read, even
+                    # when the generation went back (a Chroma server wiped and filled again).
+                    self._view = fresh
                     self._refresh_error = None
                     self._view_cond.notify_all()
         except Exception as exc:  # kept for view() and /readyz; the next reader tries again
@@ -769,13 +770,34 @@ _REFUSAL = re.compile(r"(?<![\d.:])\b(?:401|403)\b(?![.:]\d)|unauthori[sz]ed|for
                       r"|authori[sz]ation required|authentication", re.I)
 
 
-def _refused(exc: Exception) -> bool:
-    """Whether Chroma's client failed on an HTTP 401 or 403 (a proxy checking a token)."""
+def _refused(exc: Exception, url: str, token: str | None) -> bool:
+    """Whether Chroma's client failed on an HTTP 401 or 403 (a proxy checking a token). Its
+    error may carry neither the status nor words (an empty 401 body), so a refusal it does
+    not show is asked of the server directly, once."""
     response = getattr(exc, "response", None)
     if getattr(response, "status_code", None) in (401, 403):
         return True
-    return type(exc).__name__ in ("AuthorizationError", "AuthenticationError") or bool(
-        _REFUSAL.search(str(exc)))
+    if type(exc).__name__ in ("AuthorizationError", "AuthenticationError") or _REFUSAL.search(
+            str(exc)):
+        return True
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        status = httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", headers=headers,
+                           timeout=10).status_code
+    except httpx.HTTPError:
+        return False
+    return status in (401, 403)
+
+
+def _excerpt(exc: Exception, token: str | None) -> str:
+    """The start of an error's text, on one line and without the token: a proxy's reply
+    may be a whole HTML page, or echo what it was sent."""
+    text = " ".join(str(exc).split())
+    if token:
+        text = text.replace(token, "***")
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def open_chroma(
@@ -807,14 +829,15 @@ def open_chroma(
                                              settings=settings(token))
                 client.heartbeat()
             except Exception as exc:
-                if _refused(exc):
+                said = _excerpt(exc, token)
+                if _refused(exc, chroma_url, token):
                     raise StoreError(
-                        f"the Chroma server at {chroma_url} refused this client ({exc}); "
+                        f"the Chroma server at {chroma_url} refused this client ({said}); "
                         + ("check ASSISTANT_CHROMA_TOKEN" if token else
                            "set ASSISTANT_CHROMA_TOKEN to the token it expects")) from None
                 raise StoreError(
-                    f"cannot reach the Chroma server at {chroma_url}: {exc}; is `chroma run` up?"
-                ) from exc
+                    f"cannot reach the Chroma server at {chroma_url}: {said}; is `chroma run` up?"
+                ) from None
             return client
 
         return ChromaConnector(connect_server, chroma_url, embedded=False)

@@ -694,7 +694,9 @@ def token_proxy(target: str, token: str) -> Iterator[tuple[str, list[str | None]
             seen.append(given)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if given != f"Bearer {token}":
-                reply = b'{"error": "Unauthorized", "message": "missing or wrong token"}'
+                # A wrong token gets a JSON reason; none at all an empty body (as Caddy's
+                # `respond 401` sends), which Chroma's client reports as an empty error.
+                reply = b'{"error": "Unauthorized", "message": "wrong token"}' if given else b""
                 self.send_response(401)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))

@@ -115,6 +115,41 @@ def test_a_reader_rests_between_rebuilds_but_not_after_its_first_view(
     assert resting.generation == followed.generation < reader.registry.generation()
 
 
+def test_a_reader_follows_a_store_whose_generation_went_back(services_factory: Any,
+                                                             tmp_path: Path) -> None:
+    """A Chroma server wiped and filled again counts its generation from the start: the
+    reader builds the view of what is there, once, instead of keeping the old one."""
+    import dataclasses
+
+    writer = services_factory()
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "quillbury.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    ingest(writer.open_store(create=True), writer.embedder, [folder])
+    reader = services_factory().open_store()
+    view = reader.view()
+    builds = 0
+    build = reader._build_view
+
+    def counted(rebuilt: bool = False) -> Any:
+        nonlocal builds
+        builds += 1
+        return build(rebuilt)
+
+    reader._build_view = counted  # type: ignore[method-assign]
+    reader._view = dataclasses.replace(view, generation=view.generation + 100)
+    deadline = time.monotonic() + 30
+    # Each query looks at the generation, answers from the view it has and has the current
+    # one built in the background.
+    while reader.view().generation != view.generation:
+        assert time.monotonic() < deadline, "the reader kept the view of the old generation"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert builds == 1
+    assert reader.view().generation == view.generation and "quillbury-volcano" in \
+        reader.view().articles
+
+
 def test_healthz_reports_a_store_that_cannot_be_queried(services_factory: Any,
                                                         corpus_copy: Path) -> None:
     from fastapi.testclient import TestClient
