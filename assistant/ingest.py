@@ -23,6 +23,8 @@ Progress = Callable[[int], None]
 # Articles are written in groups: small enough that an interruption loses little work,
 # large enough that Chroma and SQLite see few round trips.
 WRITE_CHUNKS = 256
+# Articles whose sentence vectors are read at once when stories catch up (file_stories).
+CATCH_UP_ARTICLES = 500
 
 
 @dataclass
@@ -276,12 +278,22 @@ def file_stories(store: Store, written: list[Article], vectors: dict[str, np.nda
     missing = [a for a in ready if a not in filed and a not in todo]
     if missing:
         wanted = set(missing)
-        records = store.registry.chunk_records(
-            [cid for cid, aid, _, _ in store.registry.ready_chunks() if aid in wanted])
+        chunks_of: dict[str, list[str]] = {}
+        for cid, aid, _, _ in store.registry.ready_chunks():
+            if aid in wanted:
+                chunks_of.setdefault(aid, []).append(cid)
+        # A few hundred articles' sentence vectors at a time: a whole index from before
+        # stories (100k chunks) would take gigabytes at once.
+        ids = sorted(chunks_of)
+        for b in range(0, len(ids), CATCH_UP_ARTICLES):
+            part = ids[b : b + CATCH_UP_ARTICLES]
+            records = store.registry.chunk_records([c for a in part for c in chunks_of[a]])
+            for article_id in part:
+                means = [r.sentence_vectors.mean(axis=0) for c in chunks_of[article_id]
+                         if (r := records.get(c)) is not None and len(r.sentence_vectors)]
+                if means:
+                    vectors[article_id] = np.mean(means, axis=0)
         for article in store.registry.load_articles():
-            vectors_of = [r.sentence_vectors.mean(axis=0) for r in records.values()
-                          if r.article_id == article.id and len(r.sentence_vectors)]
-            if article.id in wanted and vectors_of:
+            if article.id in wanted and article.id in vectors:
                 todo[article.id] = article
-                vectors[article.id] = np.mean(vectors_of, axis=0)
     store.stories.assign(sorted(todo.values(), key=lambda a: (a.date or "", a.id)), vectors)

@@ -49,6 +49,9 @@ def date_number(date: str | None) -> int:
 
 
 OPEN_END = 99_999_999  # the date number of a range with no end
+# Ids per request when reading by id: SQLite, and the Chroma server's SQLite, refuse a
+# statement with tens of thousands of parameters ("too many SQL variables").
+READ_BATCH = 500
 
 
 def date_bounds(since: str | None, until: str | None) -> tuple[int, int] | None:
@@ -496,19 +499,20 @@ class SqliteRegistry:
         return {r[0]: r[1] for r in rows}
 
     def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self._connect().execute(
-            'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
-            f" WHERE id IN ({marks})",
-            list(chunk_ids),
-        )
+        ids = list(dict.fromkeys(chunk_ids))
         out = {}
-        for r in rows:
-            spans = [(int(s[0]), int(s[1])) for s in json.loads(r[4])]
-            vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
-            out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
+        # In parts: SQLite takes at most 32,766 parameters in one statement.
+        for b in range(0, len(ids), READ_BATCH):
+            part = ids[b : b + READ_BATCH]
+            rows = self._connect().execute(
+                'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
+                f" WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            for r in rows:
+                spans = [(int(s[0]), int(s[1])) for s in json.loads(r[4])]
+                vectors = np.frombuffer(r[5], dtype=np.float16).reshape(len(spans), -1)
+                out[r[0]] = ChunkRecord(r[0], r[1], r[2], r[3], spans, vectors.astype(np.float32))
         return out
 
     @contextlib.contextmanager
@@ -623,7 +627,7 @@ class ChromaRegistry:
         """`collection.method(**kwargs)`, again on a fresh handle if another process recreated
         the collection (`--rebuild`) since this one was opened."""
         import httpx
-        from chromadb.errors import NotFoundError
+        from chromadb.errors import ChromaError, NotFoundError
 
         try:
             try:
@@ -633,6 +637,11 @@ class ChromaRegistry:
         except httpx.TransportError as exc:
             raise StoreError(f"cannot reach the Chroma server at {self.label}: {exc}; "
                              "is `chroma run` up?") from exc
+        except ChromaError as exc:
+            # Whatever the server refuses is reported, never a traceback; the two-phase
+            # writes leave nothing half-done for the next ingest to find.
+            raise StoreError(f"the Chroma server at {self.label} failed to {method} "
+                             f"{self._names[kind]}: {exc}") from exc
 
     def _scan(self, kind: str, include: list[str]) -> Iterator[dict[str, Any]]:
         """A whole collection, page by page, in the server's (insertion) order."""
@@ -770,28 +779,27 @@ class ChromaRegistry:
         return self._bodies([article_id], {article_id: content_hash}).get(article_id)
 
     def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
-        ids = sorted(set(article_ids))
-        if not ids:
-            return {}
-        got = self._call("articles", "get", ids=ids, include=["metadatas"])
-        wanted = {i: str(m["hash"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
-                  if m["state"] == "ready"}
+        got = self._get(list(article_ids), "articles")
+        wanted = {i: str(m["hash"]) for i, m in got if m["state"] == "ready"}
         return self._bodies(list(wanted), wanted)
 
     def _bodies(self, ids: list[str], hashes: dict[str, str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        got = self._call("bodies", "get", ids=ids, include=["metadatas"])
-        return {i: _unpack_text(m["body"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        return {i: _unpack_text(m["body"]) for i, m in self._get(ids, "bodies")
                 if m["hash"] == hashes.get(i)}
 
+    def _get(self, ids: Sequence[str], kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, metadata) of the records with these ids, asked for in parts: the server
+        answers "too many SQL variables" to one request for tens of thousands."""
+        unique = list(dict.fromkeys(ids))
+        found: list[tuple[str, dict[str, Any]]] = []
+        for b in range(0, len(unique), READ_BATCH):
+            got = self._call(kind, "get", ids=unique[b : b + READ_BATCH], include=["metadatas"])
+            found.extend(zip(got["ids"], got["metadatas"], strict=True))
+        return found
+
     def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
-        if not chunk_ids:
-            return {}
-        ids = list(dict.fromkeys(chunk_ids))
-        got = self._call("sentences", "get", ids=ids, include=["metadatas"])
         out = {}
-        for chunk_id, m in zip(got["ids"], got["metadatas"], strict=True):
+        for chunk_id, m in self._get(chunk_ids, "sentences"):
             spans = [(int(s[0]), int(s[1])) for s in json.loads(m["sentences"])]
             vectors = np.frombuffer(base64.b64decode(m["vectors"]), dtype=np.float16)
             out[chunk_id] = ChunkRecord(chunk_id, m["article_id"], int(m["start"]), int(m["end"]),

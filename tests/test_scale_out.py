@@ -761,3 +761,25 @@ def test_a_chroma_server_behind_a_token_proxy(tmp_path: Path) -> None:
             assert refused.returncode != 0
             assert "refused this client" in refused.stderr and hint in refused.stderr
             assert "Traceback" not in refused.stderr and "T0ken" not in refused.stderr
+
+
+def test_reads_by_id_go_in_parts_and_server_errors_are_reported(
+        cluster: Cluster, tmp_path: Path) -> None:
+    """Reading many records by id once failed with the server's "too many SQL variables"
+    (the first ingest after an index without stories read 100k chunks' sentences at once),
+    as a traceback. Reads go in parts now, and what the server refuses is a StoreError."""
+    from assistant.errors import StoreError
+
+    store = make_services(tmp_path / "reader", None,
+                          chroma_url=cluster.chroma_url).open_store()
+    registry = store.registry
+    chunk_ids = [row[0] for row in registry.ready_chunks()]
+    made_up = [f"no-such-chunk-{i}" for i in range(40_000)]
+    records = registry.chunk_records(made_up + chunk_ids)
+    assert set(records) == set(chunk_ids)
+    assert all(len(r.sentences) == len(r.sentence_vectors) for r in records.values())
+    ready = list(registry.ready_articles())
+    assert set(registry.bodies(ready + made_up)) == set(ready)
+
+    with pytest.raises(StoreError, match=r"the Chroma server at .* failed to get"):
+        registry._call("sentences", "get", ids=made_up, include=["metadatas"])

@@ -117,3 +117,15 @@ def test_a_reprinted_source_says_who_else_reported_it(news_services: Any) -> Non
     assert len(copies) == 1  # the reprint is named, not listed as a second source
     html = cited_sources_html(view.sources, news_services.store.registry.body)
     assert "also reported by" in html
+
+
+def test_chunk_records_are_read_in_parts(news_services: Any) -> None:
+    """SQLite takes a limited number of parameters in one statement (32,766 in many builds):
+    more ids than that (a large index catching up on stories) are read in parts."""
+    import sqlite3
+
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    registry = news_services.store.registry
+    chunk_ids = [row[0] for row in registry.ready_chunks()]
+    records = registry.chunk_records([f"no-such-chunk-{i}" for i in range(limit)] + chunk_ids)
+    assert set(records) == set(chunk_ids)
