@@ -88,13 +88,16 @@ REFRESH_WAIT_SECONDS = 2.0
 # it is built.
 REFRESH_REST = 2.0
 # Chroma's date filter costs time in proportion to the chunks it admits (it gathers their ids
-# before searching: 0.17 s for half of 100k chunks, 1.2 s for half of 300k), while an
-# unfiltered search for a few thousand neighbours takes tens of milliseconds. So when a range
-# admits a large enough share of the index, the search asks Chroma for MARGIN times the
-# neighbours the range should keep, unfiltered, and filters them with the view's dates
-# (bench/scale.py --parts). Narrow ranges, and the rare search the margin falls short on,
-# go through Chroma's filter.
-POSTFILTER_MAX_RESULTS = 4000
+# before searching): at 1M chunks 3.1 s for half of them, 0.35 s for 2 %. An unfiltered search
+# for 4,000 neighbours takes 70 ms there, 12,000 about 180 ms. So when a range admits a large
+# enough share of the index, the search asks Chroma for MARGIN times the neighbours the range
+# should keep, unfiltered, and filters them with the view's dates (bench/scale.py --parts).
+# The filter's cost grows with the index and the unfiltered search's with the neighbours asked
+# for, so the search asks for at most a twentieth of the index: at 100k chunks a range of 2 %
+# took 63 ms through the filter and 75 ms unfiltered for 7,000 neighbours. Narrow ranges,
+# and the rare search the margin falls short on, go through Chroma's filter.
+POSTFILTER_MAX_RESULTS = 10_000
+POSTFILTER_MAX_SHARE = 0.05
 POSTFILTER_MARGIN = 2.0
 
 __all__ = ["ChunkDates", "ChunkRecord", "ExactIndex", "Store", "StoreStats", "View", "date_bounds",
@@ -149,11 +152,12 @@ def filtered_search(nearest: Nearest, vector: np.ndarray, n: int, bounds: tuple[
                     dates: ChunkDates | None) -> list[tuple[str, float]]:
     """The `n` nearest chunks dated within `bounds`, from `nearest` (Chroma's search, with
     an optional `where`): unfiltered and filtered here when the range admits enough of the
-    index (see POSTFILTER_MAX_RESULTS), else through Chroma's filter."""
+    index (see POSTFILTER_MAX_RESULTS and POSTFILTER_MAX_SHARE), else through Chroma's filter."""
     if dates is not None:
         share = dates.share(bounds)
-        want = int(POSTFILTER_MARGIN * n / share) + 1 if share else POSTFILTER_MAX_RESULTS + 1
-        if want <= POSTFILTER_MAX_RESULTS:
+        cap = min(POSTFILTER_MAX_RESULTS, int(POSTFILTER_MAX_SHARE * len(dates.dates)))
+        want = int(POSTFILTER_MARGIN * n / share) + 1 if share else cap + 1
+        if want <= cap:
             found = nearest(vector, want, None)
             kept = [(cid, sim) for cid, sim in found if dates.admits(cid, bounds)]
             # Fewer results than asked for means Chroma has no more: all were seen.

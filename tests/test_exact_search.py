@@ -73,7 +73,8 @@ def test_a_date_filtered_search_through_chroma_filters_wide_ranges_itself(
         wheres.clear()
         by_chroma = chroma.store.dense_search(vector, n, since, until)
         assert wheres and all(w is not None for w in wheres)
-        monkeypatch.setattr(store_module, "POSTFILTER_MAX_RESULTS", 4000)
+        monkeypatch.setattr(store_module, "POSTFILTER_MAX_RESULTS", 10_000)
+        monkeypatch.setattr(store_module, "POSTFILTER_MAX_SHARE", 100.0)  # however small the index
         wheres.clear()
         by_view = chroma.store.dense_search(vector, n, since, until)
         assert wheres == [None]
