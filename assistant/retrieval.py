@@ -67,14 +67,13 @@ def check_range(since: str | None, until: str | None) -> None:
 
 @dataclass
 class _Snapshot:
-    """Per-view lookups: chunk id -> (article id, start, end), the BM25 index and its row
-    dates (the index is kept here so the dates always match its rows)."""
+    """Per-view lookups: chunk id -> (article id, start, end) and the BM25 index (kept here
+    with its view, so the view's row dates always match its rows)."""
 
     generation: int
     chunks: dict[str, tuple[str, int, int]]
     articles: dict[str, ArticleMeta]
     keyword: KeywordIndex
-    row_dates: np.ndarray
     view: View
     title_terms: dict[str, frozenset[str]] = field(default_factory=dict)
     title_df: dict[str, int] | None = None
@@ -121,7 +120,7 @@ class Retriever:
                 return self._snapshot
             self._bodies = OrderedDict()
             self._snapshot = _Snapshot(view.generation, view.chunks, view.articles,
-                                       view.keyword, view.dates.dates, view)
+                                       view.keyword, view)
             return self._snapshot
 
     def article(self, article_id: str) -> ArticleMeta | None:
@@ -194,7 +193,8 @@ class Retriever:
         mask = None
         bounds = date_bounds(since, until)
         if bounds is not None:
-            mask = ((snap.row_dates >= bounds[0]) & (snap.row_dates <= bounds[1])).astype(np.float32)
+            dates = snap.view.dates.dates
+            mask = ((dates >= bounds[0]) & (dates <= bounds[1])).astype(np.float32)
         keyword = [
             (cid, s) for cid, s in snap.keyword.search(question, size, mask)
             if cid in snap.chunks
