@@ -159,6 +159,17 @@ def expected_type(question: str) -> AnswerType:
     return min(found)[1]  # type: ignore[return-value]
 
 
+# A question about a reason or a manner ("Why ...?", "How did ... die?"): a changed figure
+# in a later report is no answer to it.
+_REASON_OR_MANNER = re.compile(
+    r"^\W*(why|how come|for what reason|what (caused|led to|prompted)"
+    r"|how (?!many|much|long|old|far|big|large|often|high|fast|soon|late|early)[a-z]+)\b", re.I)
+
+
+def asks_reason_or_manner(question: str) -> bool:
+    return bool(_REASON_OR_MANNER.search(question))
+
+
 def has_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:
     """Whether the sentence holds the kind of thing asked for, not already in the question."""
     if kind == "date":

@@ -259,3 +259,11 @@ def test_the_kind_of_thing_a_which_question_asks_for(question: str, kind: set[st
     assert info.asked_kind == kind
     mill = Phrase(0, 18, "Harwick Paper Mill", "capital")
     assert not names_kind(info, "Harwick Paper Mill sold to Arlen Foods", mill)
+
+
+@pytest.mark.parametrize("question", ["Why did people die in the Marlow floods?",
+                                      "How did the Marlow flood victims die?"])
+def test_a_why_or_how_question_gets_no_update_line(quality_services: Any, question: str) -> None:
+    """A changed figure is no answer to a question about a reason or a manner."""
+    answer = quality_services.asker.ask(question, today=dt.date(2026, 2, 10))
+    assert answer.updates == [] and "Earlier reports" not in answer.answer

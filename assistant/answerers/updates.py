@@ -18,7 +18,7 @@ import numpy as np
 from assistant.answerers.phrases import PREVIOUS, Phrase, candidate_phrases, span_features
 from assistant.keyword import terms
 from assistant.models import LinearScorer
-from assistant.question import QuestionInfo
+from assistant.question import QuestionInfo, asks_reason_or_manner
 
 # Candidates this far down the ranking are about something else.
 UPDATE_DEPTH = 12
@@ -94,7 +94,7 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
         top_phrase: the answer phrase in the first one's text.
         dates, stories: each passage number's article date and story id.
     """
-    if not ranked or top_phrase is None:
+    if not ranked or top_phrase is None or asks_reason_or_manner(info.text):
         return None
     best = ranked[0]
     story, best_date = stories.get(best.n), dates.get(best.n)
