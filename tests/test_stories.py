@@ -81,11 +81,14 @@ def test_an_index_made_before_stories_is_filed_on_the_next_ingest(
     services = services_factory()
     store = services.open_store(create=True)
     ingest(store, services.embedder, [CORPUS])
-    store.stories.remove(list(store.stories.all()))
+    filed = {i: s.story_id for i, s in store.stories.all().items()}
+    store.stories.remove(list(filed))
     assert store.stats().stories == 0
     report = ingest(store, services.embedder, [CORPUS])
     assert report.chunks_embedded == 0  # nothing embedded again
     assert len(store.stories.all()) == report.unchanged == 46
+    # Filed from the stored bodies and vectors, the stories are the ones first filed.
+    assert {i: s.story_id for i, s in store.stories.all().items()} == filed
 
 
 def test_the_article_route_lists_the_other_reports_of_its_story(news_services: Any) -> None:
