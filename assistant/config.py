@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # is below this; unset, the models file's `llm_gate` (set at training to refuse at most
     # 1 % of answerable questions); 0 always asks.
     llm_gate: float | None = Field(None, ge=0, le=1)
+    # When the model refuses but the extractive answerer would answer, ask it once more with
+    # only the best sentences (one more call, on refusals only).
+    llm_second_look: bool = True
     openai_api_key: str | None = Field(
         None, validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY")
     )

@@ -479,6 +479,9 @@ REAL_REPLIES = captured_replies("qwen2.5-coder-1.5b")
 def test_a_real_models_reply_is_verified_as_a_reader_would_judge_it(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer, case: dict[str, Any]) -> None:
     llm.enqueue(case["reply"])
+    # A refusal or a marker alone may be asked about again (the second look, tested below);
+    # then the model refuses, so the case is judged on its captured reply.
+    llm.enqueue("The articles don't say.")
     today = dt.date.fromisoformat(case["question_date"]) if case["question_date"] else None
     answer = llm_asker(news_services, embedder, llm.url).ask(case["question"], today=today)
     expect = case["expect"]
@@ -583,3 +586,64 @@ def test_a_streamed_answer_asks_for_token_counts_and_copes_with_a_server_that_re
     llm.enqueue("Trump invited Benjamin Netanyahu [1].", usage=usage)
     list(asker.ask_stream(QUESTION))
     assert "stream_options" not in llm.requests[2]  # not asked again of this server
+
+
+# -- the second look after a refusal ----------------------------------------------------------
+
+NETANYAHU = "Trump invited Israeli Prime Minister Benjamin Netanyahu [1]."
+
+
+@pytest.mark.parametrize("first", ["The articles don't say.", "[1]"])
+def test_a_refusal_the_offline_answerer_disagrees_with_gets_a_second_look(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer, first: str) -> None:
+    """The model refused (or only pointed at a passage) where the offline answerer would
+    answer: it is asked again with the best sentences alone, and that answer is verified."""
+    llm.enqueue(first, usage={"prompt_tokens": 900, "completion_tokens": 6, "total_tokens": 906})
+    llm.enqueue(NETANYAHU, usage={"prompt_tokens": 200, "completion_tokens": 12,
+                                  "total_tokens": 212})
+    answer = llm_asker(news_services, embedder, llm.url).ask(QUESTION)
+    assert len(llm.requests) == 2
+    assert answer.grounded and answer.answer == NETANYAHU
+    assert answer.citations[0].article_id == SEED_ID and "Netanyahu" in answer.citations[0].quote
+    assert answer.usage == {"prompt_tokens": 1100, "completion_tokens": 18, "total_tokens": 1118}
+    whole = llm.requests[0]["messages"][-1]["content"]
+    focused = llm.requests[1]["messages"][-1]["content"]
+    assert len(focused) < len(whole) / 2
+    assert f"Question: {QUESTION}" in focused and "Headline: Trump Invites Netanyahu" in focused
+    assert "Netanyahu" in focused.split("Published:")[1]
+
+
+def test_a_second_refusal_is_kept(news_services: Any, embedder: Any,
+                                  llm: FakeOpenAIServer) -> None:
+    llm.enqueue("The articles don't say.")
+    llm.enqueue("The passages do not mention who was invited.")
+    answer = llm_asker(news_services, embedder, llm.url).ask(QUESTION)
+    assert len(llm.requests) == 2
+    assert not answer.grounded and answer.citations == []
+    assert answer.answer == "The passages do not mention who was invited."
+    # Turned off, the first refusal stands.
+    llm.enqueue("The articles don't say.")
+    once = llm_asker(news_services, embedder, llm.url, llm_second_look=False).ask(QUESTION)
+    assert len(llm.requests) == 3 and not once.grounded
+
+
+def test_a_streamed_refusal_is_held_back_while_the_second_look_streams(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    llm.enqueue("The articles don't say.")
+    llm.enqueue(NETANYAHU)
+    items = list(llm_asker(news_services, embedder, llm.url).ask_stream(QUESTION))
+    pieces = [i for i in items if isinstance(i, str)]
+    assert "".join(pieces) == NETANYAHU and len(pieces) > 3  # nothing of the refusal shown
+    final = items[-1]
+    assert isinstance(final, Answer) and final.grounded and final.answer == NETANYAHU
+
+
+def test_a_streamed_answer_starting_like_a_refusal_is_shown_once_it_is_not_one(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    text = ("The President invited Israeli Prime Minister Benjamin Netanyahu to the "
+            "White House [1].")
+    llm.enqueue(text)
+    items = list(llm_asker(news_services, embedder, llm.url).ask_stream(QUESTION))
+    pieces = [i for i in items if isinstance(i, str)]
+    assert len(llm.requests) == 1 and "".join(pieces) == text
+    assert len(pieces[0]) >= 7 and len(pieces) > 3  # held only until it is no refusal

@@ -38,7 +38,9 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
 
         models = load_models()
         threshold = models.llm_gate if settings.llm_gate is None else settings.llm_gate
-        gate = RefusalGate(ExtractiveAnswerer(models), threshold) if threshold > 0 else None
+        # Built even when it never refuses (threshold 0): its scores also decide a second look.
+        gate = RefusalGate(ExtractiveAnswerer(models, threshold=settings.refusal_threshold),
+                           threshold)
         return LLMAnswerer(
             openai_client(settings),
             settings.llm_model,
@@ -48,5 +50,6 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
             max_tokens=settings.llm_max_tokens,
             excerpt_sentences=settings.llm_excerpt_sentences,
             gate=gate,
+            second_look=settings.llm_second_look,
         )
     return ExtractiveAnswerer(load_models(), threshold=settings.refusal_threshold)

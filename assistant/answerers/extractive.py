@@ -360,9 +360,6 @@ class RefusalGate:
         self.scorer = scorer
         self.threshold = threshold
 
-    def confidence(self, evidence: Evidence) -> float:
-        return self.scorer.score(evidence).confidence
-
 
 class ExtractiveAnswerer:
     """Answers with the best sentence of the passages, its answer phrase first, or refuses.

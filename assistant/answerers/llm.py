@@ -10,14 +10,22 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
-from assistant.citations import format_passages
+from assistant.citations import MARKER, format_passages, normalize_markers
 from assistant.errors import LLMError
 from assistant.keyword import terms
 from assistant.prompts import PromptLibrary
 from assistant.types import Passage, Turn
 
 if TYPE_CHECKING:
-    from assistant.answerers.extractive import RefusalGate
+    from assistant.answerers.extractive import RefusalGate, Scored
+
+# The offline ranker's best sentences a second look shows the model (with their neighbours).
+SECOND_LOOK_SENTENCES = 3
+# When a second look may follow, a streamed reply that starts like a refusal is held back
+# until it is one or this long, so a refusal is never shown before the second answer.
+HOLD_CHARS = 40
+# The first words of the refusals `_REFUSAL` knows.
+_OPENERS = ("the", "not", "none", "there", "no", "i", "this", "that")
 
 # How models say the passages do not answer: the project's own sentence, and the common ways
 # small models put it (measured on Qwen2.5-1.5B). Only checked at the start of a reply.
@@ -58,22 +66,75 @@ def excerpt(passage: Passage, evidence: Evidence, sentences: int) -> str:
         scores += record.sentence_vectors @ evidence.question_vector
     for i, (start, end) in enumerate(record.sentences):
         scores[i] += len(wanted & set(terms(body[start:end]))) / (len(wanted) or 1)
+    best = [int(i) for i in np.argsort(-scores, kind="stable")[:sentences]]
+    return _around(body, record.sentences, best)
+
+
+def _around(body: str, sentences: Sequence[tuple[int, int]], chosen: Sequence[int]) -> str:
+    """The chosen sentences with their neighbours, gaps shown as "…"."""
     keep: set[int] = set()
-    for i in np.argsort(-scores, kind="stable")[:sentences]:
-        keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(record.sentences))
+    for i in chosen:
+        keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(sentences))
     parts: list[str] = []
     previous = -1
     for i in sorted(keep):
         if parts and i != previous + 1:
             parts.append("…")
-        start, end = record.sentences[i]
+        start, end = sentences[i]
         parts.append(" ".join(body[start:end].split()))
         previous = i
     if min(keep) > 0:
         parts.insert(0, "…")
-    if max(keep) < len(record.sentences) - 1:
+    if max(keep) < len(sentences) - 1:
         parts.append("…")
     return " ".join(parts)
+
+
+def focus(evidence: Evidence, scored: Scored, sentences: int = SECOND_LOOK_SENTENCES,
+          ) -> tuple[list[Passage], dict[int, str]]:
+    """The passages of the offline ranker's best body sentences, best first, each cut to
+    those sentences and their neighbours: the short prompt of a second look."""
+    by_n = {p.n: p for p in evidence.passages}
+    chosen: dict[int, list[int]] = {}
+    taken = 0
+    for c in scored.candidates:
+        passage = by_n.get(c.n)
+        if c.is_title or passage is None:
+            continue
+        record = evidence.records.get(passage.chunk_id)
+        index = next((i for i, (start, _) in enumerate(record.sentences)
+                      if start == c.span.start), None) if record is not None else None
+        if index is None:
+            continue
+        chosen.setdefault(c.n, []).append(index)
+        taken += 1
+        if taken == sentences:
+            break
+    texts: dict[int, str] = {}
+    for n, indices in chosen.items():
+        record, body = evidence.records[by_n[n].chunk_id], evidence.body(by_n[n].article.id)
+        texts[n] = _around(body or "", record.sentences, indices)
+    return [by_n[n] for n in chosen], texts
+
+
+def _undecided(text: str) -> bool:
+    """Whether the start of a streamed reply may still turn out to be a refusal or bare
+    markers; "Trump invited ..." is an answer from its first word."""
+    start = text.lstrip(" \n\"'*")
+    if len(text) >= HOLD_CHARS:
+        return False
+    if start[:1] in ("", "[", "(", "【"):
+        return True
+    first = re.match(r"[a-z]*", start.lower())
+    word = first.group() if first else ""
+    if len(word) == len(start):  # the first word may not be complete yet
+        return any(o.startswith(word) for o in _OPENERS)
+    return word in _OPENERS
+
+
+def _bare(text: str, passages: int) -> bool:
+    """A reply with no words besides markers ("[2]"): the model pointed but did not answer."""
+    return not terms(MARKER.sub(" ", normalize_markers(text, passages)))
 
 
 class LLMAnswerer:
@@ -83,9 +144,11 @@ class LLMAnswerer:
 
     def __init__(self, client: Any, model: str, prompts: PromptLibrary, *,
                  temperature: float = 0.0, base_url: str = "", max_tokens: int = 0,
-                 excerpt_sentences: int = 0, gate: RefusalGate | None = None) -> None:
+                 excerpt_sentences: int = 0, gate: RefusalGate | None = None,
+                 second_look: bool = True) -> None:
         self._client = client
         self.gate = gate
+        self.ask_twice = second_look
         self._stream_usage = True
         self.model = model
         self.prompts = prompts
@@ -98,15 +161,22 @@ class LLMAnswerer:
         prompts.require("condense", "history", "question")
         prompts.template("answer_system")
 
-    def messages(self, evidence: Evidence, history: Sequence[Turn]) -> list[dict[str, str]]:
-        """The chat messages for this question: instructions, then passages and question."""
+    def messages(self, evidence: Evidence, history: Sequence[Turn],
+                 focused: Scored | None = None) -> list[dict[str, str]]:
+        """The chat messages for this question: instructions, then passages and question.
+
+        With `focused` (a second look), only the offline ranker's best sentences are sent.
+        """
+        passages: Sequence[Passage] = evidence.passages
         texts = None
-        if self.excerpt_sentences:
+        if focused is not None:
+            passages, texts = focus(evidence, focused)
+        elif self.excerpt_sentences:
             texts = {p.n: excerpt(p, evidence, self.excerpt_sentences) for p in evidence.passages}
         today = (evidence.today or dt.date.today()).isoformat()
         user = self.prompts.render(
             "answer",
-            passages=format_passages(evidence.passages, texts),
+            passages=format_passages(passages, texts),
             history=format_history(history),
             question=evidence.question,
             today=today,
@@ -141,51 +211,97 @@ class LLMAnswerer:
         text = (reply.choices[0].message.content or "").strip().strip('"')
         return text.splitlines()[0].strip() if text else question
 
-    def gated(self, evidence: Evidence) -> tuple[float | None, Draft | None]:
-        """The gate's confidence, and the refusal to give without asking the model when the
-        passages almost surely do not answer."""
+    def gated(self, evidence: Evidence) -> tuple[Scored | None, Draft | None]:
+        """The gate's view of the passages, and the refusal to give without asking the model
+        when they almost surely do not answer."""
         if self.gate is None:
             return None, None
-        confidence = self.gate.confidence(evidence)
-        if confidence < self.gate.threshold:
-            return confidence, Draft(NOT_IN_ARTICLES, grounded=False, confidence=confidence)
-        return confidence, None
+        scored = self.gate.scorer.score(evidence)
+        if scored.confidence < self.gate.threshold:
+            return scored, Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence)
+        return scored, None
+
+    def second_look(self, scored: Scored | None) -> Scored | None:
+        """The ranker's view to show the model again if it refuses, or None: only when the
+        offline answerer would answer itself (confidence at or above its own refusal
+        threshold) and has body sentences to show.
+
+        Small models refuse answerable questions when the answer is one sentence among eight
+        passages (measured in bench/README.md); shown that sentence with its neighbours they
+        answer. A second refusal is kept.
+        """
+        if not self.ask_twice or self.gate is None or scored is None \
+                or scored.confidence < self.gate.scorer.threshold \
+                or all(c.is_title for c in scored.candidates):
+            return None
+        return scored
 
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:
-        confidence, refusal = self.gated(evidence)
+        scored, refusal = self.gated(evidence)
         if refusal is not None:
             return refusal
         reply = self._call(self.messages(evidence, history))
         text = (reply.choices[0].message.content or "").strip()
-        draft = self._finish(text, token_usage(getattr(reply, "usage", None)))
-        draft.confidence = confidence
+        usage = token_usage(getattr(reply, "usage", None))
+        again = self.second_look(scored)
+        if again is not None and self._refused(text, evidence):
+            reply = self._call(self.messages(evidence, history, focused=again))
+            text = (reply.choices[0].message.content or "").strip()
+            usage = added(usage, token_usage(getattr(reply, "usage", None)))
+        draft = self._finish(text, usage)
+        draft.confidence = scored.confidence if scored is not None else None
         return draft
 
-    def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
-        import openai
+    def _refused(self, text: str, evidence: Evidence) -> bool:
+        return not text or looks_like_refusal(text) or _bare(text, len(evidence.passages))
 
-        confidence, refusal = self.gated(evidence)
+    def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
+        scored, refusal = self.gated(evidence)
         if refusal is not None:
             yield refusal.text
             yield refusal
             return
+        again = self.second_look(scored)
         pieces: list[str] = []
-        usage = None
-        chunks = self._call(self.messages(evidence, history), stream=True)
+        first: dict[str, int] = {}
+        held = again is not None
+        for delta in self._deltas(self.messages(evidence, history), first):
+            pieces.append(delta)
+            if not held:
+                yield delta
+            elif not _undecided("".join(pieces)) and not self._refused("".join(pieces),
+                                                                       evidence):
+                held = False  # an answer: show what was held back, then the rest as it comes
+                yield "".join(pieces)
+        text = "".join(pieces).strip()
+        usage = first or None
+        if held and again is not None and self._refused(text, evidence):
+            second: dict[str, int] = {}
+            pieces = []
+            for delta in self._deltas(self.messages(evidence, history, focused=again), second):
+                pieces.append(delta)
+                yield delta
+            text = "".join(pieces).strip()
+            usage = added(usage, second or None)
+        elif held and pieces:
+            yield "".join(pieces)
+        draft = self._finish(text, usage)
+        draft.confidence = scored.confidence if scored is not None else None
+        yield draft
+
+    def _deltas(self, messages: list[dict[str, str]], usage: dict[str, int]) -> Iterator[str]:
+        """A streamed reply's text pieces; `usage` gets its token counts if the server sends
+        them."""
+        import openai
+
+        chunks = self._call(messages, stream=True)
         try:
             for chunk in chunks:
-                usage = token_usage(getattr(chunk, "usage", None)) or usage  # some servers send it
-                if not chunk.choices:
-                    continue
-                delta = chunk.choices[0].delta.content or ""
-                if delta:
-                    pieces.append(delta)
-                    yield delta
+                usage.update(token_usage(getattr(chunk, "usage", None)) or {})
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
         except openai.OpenAIError as exc:
             raise LLMError(f"the LLM stream broke off: {_short(str(exc))}") from None
-        draft = self._finish("".join(pieces).strip(), usage)
-        draft.confidence = confidence
-        yield draft
 
     def _finish(self, text: str, usage: dict[str, int] | None = None) -> Draft:
         return reply_draft(text, usage)
@@ -197,6 +313,15 @@ def reply_draft(text: str, usage: dict[str, int] | None = None) -> Draft:
     if not text or looks_like_refusal(text):
         return Draft(text or NOT_IN_ARTICLES, grounded=False, usage=usage)
     return Draft(text, grounded=True, usage=usage)
+
+
+def added(first: dict[str, int] | None, second: dict[str, int] | None
+          ) -> dict[str, int] | None:
+    """Token counts of two calls together; the one call's counts when the server sent none
+    for the other (a lower bound), None when it sent none at all."""
+    if first is None or second is None:
+        return first or second
+    return {k: first[k] + second[k] for k in first}
 
 
 def token_usage(usage: Any) -> dict[str, int] | None:
