@@ -205,15 +205,20 @@ def asked_kind(question: str) -> frozenset[str]:
     in Tessford ...' -> paper, mill; 'Which brand of electric kettle is ...' -> brand,
     electric, kettle. Empty for other questions. The noun ends before an auxiliary, a
     preposition other than 'of', a name, or a verb (a word followed by 'the', 'a', ...)."""
-    found = re.match(r"\s*(?:(?:in|at|for|on|from|by|to|of|with|under|into)\s+)?(?:which|what)"
+    found = re.match(r"\s*(?:(?:in|at|for|on|from|by|to|of|with|under|into)\s+)?(which|what)"
                      r"\s+(.*)", question, re.IGNORECASE)
     if not found:
         return frozenset()
-    tokens = [t.strip("?,.;:'\"’“”") for t in found.group(1).split()]
+    opener = found.group(1).lower()
+    tokens = [t.strip("?,.;:'\"’“”") for t in found.group(2).split()]
     kind: list[str] = []
     for i, word in enumerate(tokens[:6]):
         low = word.lower()
         after = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+        # "Which Eastmere arena ...": a name right after "which" says whose; the noun follows.
+        if i == 0 and word[:1].isupper() and opener == "which" and after[:1].isalpha() \
+                and not tokens[i + 1][:1].isupper() and after not in _KIND_END | _DETERMINERS:
+            continue
         if not word or word[0].isupper() or low in _DETERMINERS or after in _DETERMINERS:
             break
         if low in _KIND_END and not (low == "of" and kind and after[:1].isalpha()

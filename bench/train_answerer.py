@@ -562,7 +562,7 @@ def span_stage(data: list[SentenceData], logits: dict[str, np.ndarray]
         title = next((c for c, _ in ranked if c.is_title and c.article_id == sentence.article_id),
                      None)
         for source in [sentence] + ([title] if title is not None else []):
-            found = candidate_phrases(info, source.text)
+            found = candidate_phrases(info, source.text, source.is_title)
             if not found:
                 continue
             blocks.append(span_features(info, source.text, found, source.is_title, sentence.text))

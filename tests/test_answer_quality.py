@@ -44,6 +44,15 @@ employees on Wednesday, putting 180 people out of work.
 
 The company blamed falling demand for the glossy paper used in catalogs and the rising cost \
 of energy."""),
+    "bridge-reopens": ("Merrow Bridge reopens after eight months of repairs", "2026-03-12", """\
+The road bridge over the river Tane reopened to cars and buses on Monday morning, eight months \
+after a runaway barge struck one of its piers.
+
+Engineers replaced two steel beams and strengthened the damaged pier, at a cost of 4.2 million \
+pounds."""),
+    "arena-demolition": ("Kestrel Arena to be demolished after 40 years", "2026-03-13", """\
+The concert and ice hockey venue on the edge of Dunmore will be torn down next year to make \
+way for 300 homes, the city council said on Thursday."""),
     "council-budget": ("Calder council passes budget after long debate", "2026-03-10", """\
 The Calder city council approved a $212 million budget on Tuesday after a debate that lasted \
 more than six hours.
@@ -121,6 +130,20 @@ def test_a_name_of_the_kind_asked_for_is_answered_from_the_headline(
     titles = [c for c in answer.citations if c.field == "title"]
     assert titles and titles[0].quote.startswith("Harwick Paper Mill")
     assert any("will shut down in June" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(("question", "name"), [
+    # The headline's name comes right before its verb, a word of the question.
+    ("Which bridge over the Tane has reopened?", "Merrow Bridge"),
+    # "Which <name> <noun>": the noun asked about follows the town's name.
+    ("Which Dunmore arena is going to be torn down?", "Kestrel Arena"),
+])
+def test_a_headline_name_before_its_verb_is_the_answer(quality_services: Any, question: str,
+                                                       name: str) -> None:
+    answer = quality_services.asker.ask(question)
+    assert answer.grounded and answer.short_answer == name
+    titles = [c for c in answer.citations if c.field == "title"]
+    assert titles and titles[0].quote.startswith(name)
 
 
 def test_latest_report_before_the_question_date_answers(quality_services: Any) -> None:

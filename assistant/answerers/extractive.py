@@ -268,7 +268,7 @@ def best_phrase(model: LinearScorer, info: QuestionInfo,
     options: list[tuple[Phrase, Candidate]] = []
     blocks = []
     for source in sources:
-        found = candidate_phrases(info, source.text)
+        found = candidate_phrases(info, source.text, source.is_title)
         options.extend((p, source) for p in found)
         blocks.append(span_features(info, source.text, found, source.is_title, top.text))
     # The model scores every phrase as at training; one mostly made of the question's own words

@@ -123,14 +123,22 @@ def phrases(text: str) -> list[Phrase]:
     return sorted(found.values(), key=lambda p: (p.start, p.end))
 
 
-def candidate_phrases(info: QuestionInfo, text: str) -> list[Phrase]:
+def candidate_phrases(info: QuestionInfo, text: str, headline: bool = False) -> list[Phrase]:
     """The phrases of `text` that could answer: not those that only modify a word of the
-    question itself ("the wildly popular South Korean show" for "Which ... show ...?")."""
+    question itself ("the wildly popular South Korean show" for "Which ... show ...?").
+
+    In a headline a name comes before its verb ("Dunlin Tunnel reopens", "Ada Quarrie wins
+    Thornfield Prize"), so there only a modifier of the noun asked about is dropped, and not
+    even that when it names a thing of that kind ("Brightwell kettles recalled" for "Which
+    brand of electric kettle ...?").
+    """
     found = phrases(text)
     starts = [m.start() for m in _SPAN_WORDS.finditer(text)
-              if (stem := terms(m.group())) and info.synonym_matches(set(stem))]
+              if (stem := set(terms(m.group())))
+              and (stem & info.asked_kind if headline else info.synonym_matches(stem))]
     return [p for p in found
-            if not any(0 < s - p.end <= 2 for s in starts) or p.kind in ("number", "date")]
+            if not any(0 < s - p.end <= 2 for s in starts) or p.kind in ("number", "date")
+            or (headline and names_kind(info, text, p))]
 
 
 def mostly_asked(info: QuestionInfo, text: str) -> bool:
