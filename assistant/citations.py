@@ -35,15 +35,17 @@ def flat_field(value: str | None, limit: int = FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None = None) -> str:
+def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None = None,
+                    latest: set[int] | None = None) -> str:
     """Passages numbered and fenced as quoted data, for a prompt.
 
     Everything that comes from an article (headline, date, source, and the text or the
     excerpt of it that `texts` gives by passage number) is inside the fence; only the
-    passage number, and our mark of a story's latest report, are outside.
+    passage number, and our mark of a story's latest report, are outside. `latest` gives
+    the passage numbers to mark when the shown passages are a part of those retrieved.
     """
     blocks = []
-    latest = latest_reports(passages)
+    latest = latest_reports(passages) if latest is None else latest
     for p in passages:
         a = p.article
         date = flat_field(a.date) or "undated"

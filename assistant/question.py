@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -162,8 +163,10 @@ def expected_type(question: str) -> AnswerType:
 # A question about a reason or a manner ("Why ...?", "How did ... die?"): a changed figure
 # in a later report is no answer to it.
 _REASON_OR_MANNER = re.compile(
-    r"^\W*(why|how come|for what reason|what (caused|led to|prompted)"
-    r"|how (?!many|much|long|old|far|big|large|often|high|fast|soon|late|early)[a-z]+)\b", re.I)
+    r"^\W*(?:(?:and|so|but|then),? )?(why|how come|for what reason|what (caused|led to|prompted)"
+    r"|how (?!many|much|long|old|far|big|large|often|high|fast|soon|late|early|deadly|costly|"
+    r"severe|serious|bad|close|deep|tall|heavy|wide|strong|widespread|expensive|small|low|"
+    r"hot|cold|quickly|common|likely)[a-z]+)\b", re.I)
 
 
 def asks_reason_or_manner(question: str) -> bool:
@@ -200,6 +203,22 @@ may might must in near at of for from on by with to off into over after before a
 _DETERMINERS = frozenset("the a an its their his her this that these those our your".split())
 
 
+def _name_before_noun(tokens: Sequence[str]) -> bool:
+    """'Which Eastmere arena is ...', 'Which Riverton paper mill is ...': the name right after
+    "which" says whose, and the noun follows it. Not 'Which Democrat won?' or 'Which
+    Republicans voted against ...': one or two lowercase words, not a past tense, must be
+    followed by an auxiliary, a preposition or a determiner."""
+    if len(tokens) < 3 or not tokens[0][:1].isupper():
+        return False
+    for k in (1, 2):
+        if k + 1 >= len(tokens) or not tokens[k][:1].islower() or tokens[k].endswith("ed") \
+                or tokens[k] in _KIND_END | _DETERMINERS:
+            return False
+        if tokens[k + 1].lower() in _KIND_END | _DETERMINERS:
+            return True
+    return False
+
+
 def asked_kind(question: str) -> frozenset[str]:
     """Stems of the noun a question opening with 'which'/'what' asks for: 'Which paper mill
     in Tessford ...' -> paper, mill; 'Which brand of electric kettle is ...' -> brand,
@@ -215,9 +234,7 @@ def asked_kind(question: str) -> frozenset[str]:
     for i, word in enumerate(tokens[:6]):
         low = word.lower()
         after = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
-        # "Which Eastmere arena ...": a name right after "which" says whose; the noun follows.
-        if i == 0 and word[:1].isupper() and opener == "which" and after[:1].isalpha() \
-                and not tokens[i + 1][:1].isupper() and after not in _KIND_END | _DETERMINERS:
+        if i == 0 and opener == "which" and _name_before_noun(tokens):
             continue
         if not word or word[0].isupper() or low in _DETERMINERS or after in _DETERMINERS:
             break

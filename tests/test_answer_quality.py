@@ -290,3 +290,31 @@ def test_a_why_or_how_question_gets_no_update_line(quality_services: Any, questi
     """A changed figure is no answer to a question about a reason or a manner."""
     answer = quality_services.asker.ask(question, today=dt.date(2026, 2, 10))
     assert answer.updates == [] and "Earlier reports" not in answer.answer
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which Eastmere arena is going to be torn down?", {"arena"}),
+    ("Which Riverton paper mill is closing?", {"paper", "mill"}),
+    ("Which Corvane product did the hackers get into?", {"product"}),
+    # The word after the name is the verb, not the kind asked for.
+    ("Which Democrat won?", set()),
+    ("Which Republicans voted against the bill?", set()),
+    ("Which Senator resigned?", set()),
+])
+def test_the_noun_asked_for_follows_a_name_after_which(question: str, kind: set[str]) -> None:
+    from assistant.keyword import terms
+    from assistant.question import asked_kind
+
+    assert asked_kind(question) == {t for w in kind for t in terms(w)}
+
+
+@pytest.mark.parametrize(("question", "reason"), [
+    ("Why was the bridge closed?", True), ("So why did it close?", True),
+    ("How did the hackers get in?", True),
+    ("How many people died?", False), ("How deadly was the storm?", False),
+    ("How close was the vote?", False), ("What is the death toll?", False),
+])
+def test_questions_about_a_reason_or_a_manner(question: str, reason: bool) -> None:
+    from assistant.question import asks_reason_or_manner
+
+    assert asks_reason_or_manner(question) is reason

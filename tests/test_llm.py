@@ -647,3 +647,35 @@ def test_a_streamed_answer_starting_like_a_refusal_is_shown_once_it_is_not_one(
     pieces = [i for i in items if isinstance(i, str)]
     assert len(llm.requests) == 1 and "".join(pieces) == text
     assert len(pieces[0]) >= 7 and len(pieces) > 3  # held only until it is no refusal
+
+
+@pytest.mark.parametrize("first", ["- The articles don't say.", "“The articles don't say.”"])
+def test_a_streamed_refusal_behind_a_dash_or_quote_is_held_too(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer, first: str) -> None:
+    llm.enqueue(first)
+    llm.enqueue(NETANYAHU)
+    items = list(llm_asker(news_services, embedder, llm.url).ask_stream(QUESTION))
+    assert "".join(i for i in items if isinstance(i, str)) == NETANYAHU
+    assert len(llm.requests) == 2
+
+
+def test_a_one_word_no_is_an_answer_not_a_bare_marker(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    llm.enqueue("No [1].")
+    llm_asker(news_services, embedder, llm.url).ask(
+        "Did Trump invite Netanyahu to the White House?")
+    assert len(llm.requests) == 1  # no second look
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failed_second_look_keeps_the_first_reply(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer, stream: bool) -> None:
+    llm.enqueue("The articles don't say.")
+    llm.enqueue("upstream broke", status=500)
+    items = list(llm_asker(news_services, embedder, llm.url).ask_stream(QUESTION, stream=stream))
+    final = items[-1]
+    assert isinstance(final, Answer) and not final.grounded
+    assert final.answer == "The articles don't say."
+    if stream:
+        assert "".join(i for i in items if isinstance(i, str)) == "The articles don't say."
+    assert len(llm.requests) == 2

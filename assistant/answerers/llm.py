@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -10,14 +11,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
-from assistant.citations import MARKER, format_passages, normalize_markers
+from assistant.citations import MARKER, format_passages, latest_reports, normalize_markers
 from assistant.errors import LLMError
-from assistant.keyword import terms
+from assistant.keyword import terms, words
 from assistant.prompts import PromptLibrary
 from assistant.types import Passage, Turn
 
 if TYPE_CHECKING:
     from assistant.answerers.extractive import RefusalGate, Scored
+
+log = logging.getLogger(__name__)
 
 # The offline ranker's best sentences a second look shows the model (with their neighbours).
 SECOND_LOOK_SENTENCES = 3
@@ -99,11 +102,12 @@ def focus(evidence: Evidence, scored: Scored, sentences: int = SECOND_LOOK_SENTE
     taken = 0
     for c in scored.candidates:
         passage = by_n.get(c.n)
-        if c.is_title or passage is None:
+        record = evidence.records.get(passage.chunk_id) if passage is not None else None
+        if record is None or not record.sentences:
             continue
-        record = evidence.records.get(passage.chunk_id)
-        index = next((i for i, (start, _) in enumerate(record.sentences)
-                      if start == c.span.start), None) if record is not None else None
+        # A headline is shown atop its passage anyway: with it, the passage's first sentence.
+        index = 0 if c.is_title else next(
+            (i for i, (start, _) in enumerate(record.sentences) if start == c.span.start), None)
         if index is None:
             continue
         chosen.setdefault(c.n, []).append(index)
@@ -113,16 +117,18 @@ def focus(evidence: Evidence, scored: Scored, sentences: int = SECOND_LOOK_SENTE
     texts: dict[int, str] = {}
     for n, indices in chosen.items():
         record, body = evidence.records[by_n[n].chunk_id], evidence.body(by_n[n].article.id)
-        texts[n] = _around(body or "", record.sentences, indices)
+        texts[n] = _around(body or "", record.sentences, sorted(set(indices)))
     return [by_n[n] for n in chosen], texts
 
 
 def _undecided(text: str) -> bool:
     """Whether the start of a streamed reply may still turn out to be a refusal or bare
-    markers; "Trump invited ..." is an answer from its first word."""
-    start = text.lstrip(" \n\"'*")
-    if len(text) >= HOLD_CHARS:
-        return False
+    markers; "Trump invited ..." is an answer from its first word. Anything `_REFUSAL` skips
+    before its first word ("- ", "> ", a curly quote) is skipped here too, and a long start
+    is decided on its complete words ("... does not mentio" may yet be a refusal)."""
+    start = re.sub(r"^[^\w\[(【]+", "", text)
+    if len(start) >= HOLD_CHARS:
+        return len(start[:max(start.rfind(" "), start.rfind("\n"), 0)]) < HOLD_CHARS
     if start[:1] in ("", "[", "(", "【"):
         return True
     first = re.match(r"[a-z]*", start.lower())
@@ -134,7 +140,7 @@ def _undecided(text: str) -> bool:
 
 def _bare(text: str, passages: int) -> bool:
     """A reply with no words besides markers ("[2]"): the model pointed but did not answer."""
-    return not terms(MARKER.sub(" ", normalize_markers(text, passages)))
+    return not words(MARKER.sub(" ", normalize_markers(text, passages)))
 
 
 class LLMAnswerer:
@@ -176,7 +182,7 @@ class LLMAnswerer:
         today = (evidence.today or dt.date.today()).isoformat()
         user = self.prompts.render(
             "answer",
-            passages=format_passages(passages, texts),
+            passages=format_passages(passages, texts, latest_reports(evidence.passages)),
             history=format_history(history),
             question=evidence.question,
             today=today,
@@ -224,15 +230,14 @@ class LLMAnswerer:
     def second_look(self, scored: Scored | None) -> Scored | None:
         """The ranker's view to show the model again if it refuses, or None: only when the
         offline answerer would answer itself (confidence at or above its own refusal
-        threshold) and has body sentences to show.
+        threshold) and has sentences to show.
 
         Small models refuse answerable questions when the answer is one sentence among eight
         passages (measured in bench/README.md); shown that sentence with its neighbours they
         answer. A second refusal is kept.
         """
         if not self.ask_twice or self.gate is None or scored is None \
-                or scored.confidence < self.gate.scorer.threshold \
-                or all(c.is_title for c in scored.candidates):
+                or scored.confidence < self.gate.scorer.threshold or not scored.candidates:
             return None
         return scored
 
@@ -245,9 +250,13 @@ class LLMAnswerer:
         usage = token_usage(getattr(reply, "usage", None))
         again = self.second_look(scored)
         if again is not None and self._refused(text, evidence):
-            reply = self._call(self.messages(evidence, history, focused=again))
-            text = (reply.choices[0].message.content or "").strip()
-            usage = added(usage, token_usage(getattr(reply, "usage", None)))
+            try:
+                reply = self._call(self.messages(evidence, history, focused=again))
+            except LLMError as exc:
+                log.warning("second look failed, keeping the first reply: %s", exc)
+            else:
+                text = (reply.choices[0].message.content or "").strip()
+                usage = added(usage, token_usage(getattr(reply, "usage", None)))
         draft = self._finish(text, usage)
         draft.confidence = scored.confidence if scored is not None else None
         return draft
@@ -277,12 +286,20 @@ class LLMAnswerer:
         usage = first or None
         if held and again is not None and self._refused(text, evidence):
             second: dict[str, int] = {}
-            pieces = []
-            for delta in self._deltas(self.messages(evidence, history, focused=again), second):
-                pieces.append(delta)
-                yield delta
-            text = "".join(pieces).strip()
-            usage = added(usage, second or None)
+            shown: list[str] = []
+            try:
+                for delta in self._deltas(self.messages(evidence, history, focused=again),
+                                          second):
+                    shown.append(delta)
+                    yield delta
+            except LLMError as exc:
+                if shown:
+                    raise
+                log.warning("second look failed, keeping the first reply: %s", exc)
+                yield "".join(pieces)
+            else:
+                text = "".join(shown).strip()
+                usage = added(usage, second or None)
         elif held and pieces:
             yield "".join(pieces)
         draft = self._finish(text, usage)
