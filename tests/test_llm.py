@@ -679,3 +679,47 @@ def test_a_failed_second_look_keeps_the_first_reply(
     if stream:
         assert "".join(i for i in items if isinstance(i, str)) == "The articles don't say."
     assert len(llm.requests) == 2
+
+
+FLOOD_REPORTS = {
+    "flood-1": ("Flooding in Marlow: three dead as river bursts banks", "2026-02-02",
+                "Three people have died in Marlow after the river Esk burst its banks "
+                "overnight, police said on Monday.\n\nAbout 400 homes were evacuated and "
+                "emergency shelters were opened at two schools."),
+    "flood-2": ("Marlow flood death toll rises to seven", "2026-02-04",
+                "The number of people killed in the Marlow floods has risen to seven, police "
+                "said on Wednesday, as rescue teams searched flooded streets.\n\nThe river Esk "
+                "began to fall on Wednesday afternoon, but more rain is forecast."),
+    "flood-3": ("Marlow floods: death toll reaches eleven", "2026-02-07",
+                "Eleven people are now known to have died in the Marlow floods, police said on "
+                "Saturday, after the bodies of four more residents were recovered.\n\nThe "
+                "government promised emergency grants to every flooded household."),
+}
+
+
+def test_a_second_look_shows_only_the_latest_report_of_a_story(
+        tmp_path: Path, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """Small models refuse when reports of one story give different figures; on the second
+    look only the latest report up to the question's day is shown."""
+    from assistant.ingest import ingest
+
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    for article_id, (title, date, body) in FLOOD_REPORTS.items():
+        (corpus / f"{article_id}.md").write_text(
+            f'---\nid: "{article_id}"\ntitle: "{title}"\ndate: "{date}"\n---\n{body}\n',
+            encoding="utf-8")
+    services = make_services(tmp_path / "store", embedder, llm="openai",
+                             openai_base_url=llm.url, openai_api_key="k", llm_max_retries=0)
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [corpus])
+    assert len({s.story_id for s in store.stories.all().values()}) == 1
+    question = "How many people have died in the Marlow floods?"
+    for today, latest in ((dt.date(2026, 2, 10), "flood-3"), (dt.date(2026, 2, 5), "flood-2")):
+        llm.enqueue("The articles don't say.")
+        llm.enqueue("Seven people have died [2].")
+        services.asker.ask(question, today=today)
+        whole, focused = (r["messages"][-1]["content"] for r in llm.requests[-2:])
+        assert all(f"Headline: {t}" in whole for t, _, _ in FLOOD_REPORTS.values())
+        shown = [i for i, (t, _, _) in FLOOD_REPORTS.items() if f"Headline: {t}" in focused]
+        assert shown == [latest]

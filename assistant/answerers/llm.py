@@ -95,30 +95,57 @@ def _around(body: str, sentences: Sequence[tuple[int, int]], chosen: Sequence[in
 
 def focus(evidence: Evidence, scored: Scored, sentences: int = SECOND_LOOK_SENTENCES,
           ) -> tuple[list[Passage], dict[int, str]]:
-    """The passages of the offline ranker's best body sentences, best first, each cut to
-    those sentences and their neighbours: the short prompt of a second look."""
+    """The passages of the offline ranker's best sentences, best first, each cut to those
+    sentences and their neighbours: the short prompt of a second look.
+
+    Of a story reported on several days only the latest report (up to the question's day)
+    is shown: small models refuse when the reports' figures disagree (measured on the
+    update set's development stories, bench/README.md).
+    """
     by_n = {p.n: p for p in evidence.passages}
+    latest = _latest_of_story(evidence)
     chosen: dict[int, list[int]] = {}
     taken = 0
     for c in scored.candidates:
         passage = by_n.get(c.n)
         record = evidence.records.get(passage.chunk_id) if passage is not None else None
-        if record is None or not record.sentences:
+        if passage is None or record is None or not record.sentences:
             continue
         # A headline is shown atop its passage anyway: with it, the passage's first sentence.
         index = 0 if c.is_title else next(
             (i for i, (start, _) in enumerate(record.sentences) if start == c.span.start), None)
         if index is None:
             continue
-        chosen.setdefault(c.n, []).append(index)
+        shown = latest.get(passage.story_id or "", passage)
+        if shown.article.id == passage.article.id:
+            shown = passage  # another chunk of the latest report is shown as it is
+        chosen.setdefault(shown.n, []).extend([index] if shown is passage else [])
         taken += 1
         if taken == sentences:
             break
     texts: dict[int, str] = {}
     for n, indices in chosen.items():
-        record, body = evidence.records[by_n[n].chunk_id], evidence.body(by_n[n].article.id)
-        texts[n] = _around(body or "", record.sentences, sorted(set(indices)))
-    return [by_n[n] for n in chosen], texts
+        passage = by_n[n]
+        record, body = evidence.records.get(passage.chunk_id), evidence.body(passage.article.id)
+        if record is None or body is None:
+            continue
+        texts[n] = (_around(body, record.sentences, sorted(set(indices))) if indices
+                    else excerpt(passage, evidence, 2))
+    return [by_n[n] for n in chosen if n in texts], texts
+
+
+def _latest_of_story(evidence: Evidence) -> dict[str, Passage]:
+    """Each story's latest report dated up to the question's day, among the passages."""
+    today = (evidence.today or dt.date.today()).isoformat()
+    latest: dict[str, Passage] = {}
+    for p in evidence.passages:
+        date = p.article.date
+        if not p.story_id or not date or date > today:
+            continue
+        best = latest.get(p.story_id)
+        if best is None or date > (best.article.date or ""):
+            latest[p.story_id] = p
+    return latest
 
 
 def _undecided(text: str) -> bool:
