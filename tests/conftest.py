@@ -88,6 +88,16 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+def write_articles(folder: Path, articles: dict[str, tuple[str, str, str]]) -> Path:
+    """Markdown articles with front matter in `folder` (created): id -> (title, date, body)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for article_id, (title, date, body) in articles.items():
+        (folder / f"{article_id}.md").write_text(
+            f'---\nid: "{article_id}"\ntitle: "{title}"\ndate: "{date}"\n---\n{body}\n',
+            encoding="utf-8")
+    return folder
+
+
 def make_services(store: Path, embedder: Any, **settings: Any) -> Any:
     from assistant.app import build
     from assistant.config import Settings

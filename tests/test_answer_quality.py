@@ -81,15 +81,10 @@ The government promised emergency grants of 1,500 pounds to every flooded househ
 
 @pytest.fixture(scope="module")
 def quality_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    from .conftest import make_services
+    from .conftest import make_services, write_articles
 
     folder = tmp_path_factory.mktemp("quality")
-    corpus = folder / "articles"
-    corpus.mkdir()
-    for article_id, (title, date, body) in ARTICLES.items():
-        (corpus / f"{article_id}.md").write_text(
-            f'---\nid: "{article_id}"\ntitle: "{title}"\ndate: "{date}"\n---\n{body}\n',
-            encoding="utf-8")
+    corpus = write_articles(folder / "articles", ARTICLES)
     services = make_services(folder / "store", embedder)
     report = ingest(services.open_store(create=True), services.embedder, [corpus])
     assert not report.skipped

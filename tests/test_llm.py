@@ -17,7 +17,7 @@ from assistant.errors import LLMError, PromptError
 from assistant.prompts import PromptLibrary
 from assistant.types import Answer, Citation, Turn
 
-from .conftest import ROOT, SEED_ID, make_services
+from .conftest import ROOT, SEED_ID, make_services, write_articles
 from .fake_llm import FakeOpenAIServer, captured_replies
 
 QUESTION = "Who did Trump invite to the White House?"
@@ -703,12 +703,7 @@ def test_a_second_look_shows_only_the_latest_report_of_a_story(
     look only the latest report up to the question's day is shown."""
     from assistant.ingest import ingest
 
-    corpus = tmp_path / "articles"
-    corpus.mkdir()
-    for article_id, (title, date, body) in FLOOD_REPORTS.items():
-        (corpus / f"{article_id}.md").write_text(
-            f'---\nid: "{article_id}"\ntitle: "{title}"\ndate: "{date}"\n---\n{body}\n',
-            encoding="utf-8")
+    corpus = write_articles(tmp_path / "articles", FLOOD_REPORTS)
     services = make_services(tmp_path / "store", embedder, llm="openai",
                              openai_base_url=llm.url, openai_api_key="k", llm_max_retries=0)
     store = services.open_store(create=True)
