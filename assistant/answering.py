@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from assistant.answerers.base import Answerer, Draft, Evidence
 from assistant.citations import (
@@ -156,38 +157,30 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
     """
     if claims is not None and draft.grounded:
         checked = claims.finish(draft.text)
-        return Answer(question=question, answer=checked.text, grounded=checked.grounded,
-                      mode="llm", citations=checked.citations,
+        text, citations = checked.text, list(checked.citations)
+        updates: list[dict[str, Any]] = []
+        if checked.grounded and draft.addendum:
+            # The earlier values, quoted from the reports that gave them.
+            added = _quoted_citations(draft.addendum, draft, evidence, set())
+            if added:
+                text = f"{text} {draft.addendum}"
+                citations += [c for c in added if c not in citations]
+                updates = draft.updates
+        return Answer(question=question, answer=text, grounded=checked.grounded,
+                      mode="llm", citations=citations,
                       unsupported_sentences=checked.unsupported, passages=list(evidence.passages),
-                      confidence=draft.confidence)
+                      confidence=draft.confidence, updates=updates)
     by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
     text = strip_invalid_markers(draft.text, set(by_n)) if draft.grounded else draft.text
-    citations: list[Citation] = []
+    citations = []
     unsupported: list[str] = []
-    seen: set[tuple[int, int, int, str]] = set()
     if draft.grounded:
         for claim in parse_claims(text):
             if not claim.markers:
                 bare = MARKER.sub("", claim.text).strip()
                 if len(terms(bare)) >= 2:
                     unsupported.append(bare)
-                continue
-            for n in claim.markers:
-                passage = by_n[n]
-                body = evidence.body(passage.article.id)
-                if body is None:
-                    continue
-                spans = draft.quotes.get(n) or [best_supporting_sentence(claim.text, passage, body)]
-                for span in _spans_for_claim(claim.text, spans, body, passage.article.title):
-                    key = (n, span.start, span.end, span.field)
-                    if key in seen:
-                        continue
-                    citation = make_citation(n, passage, span, body,
-                                             draft.scores.get(n, passage.score))
-                    if citation is not None and verify(
-                            citation, evidence.body, lambda a: evidence.text(a, "title")):
-                        seen.add(key)
-                        citations.append(citation)
+        citations = _quoted_citations(text, draft, evidence, set())
     grounded = draft.grounded and bool(citations)
     return Answer(
         question=question,
@@ -201,6 +194,32 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
         confidence=draft.confidence,
         updates=draft.updates if grounded else [],
     )
+
+
+def _quoted_citations(text: str, draft: Draft, evidence: Evidence,
+                      seen: set[tuple[int, int, int, str]]) -> list[Citation]:
+    """The verified citations of `text`'s markers: the draft's quotes for each passage, or
+    the passage sentence that best supports the claim."""
+    by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
+    citations: list[Citation] = []
+    for claim in parse_claims(text):
+        for n in claim.markers:
+            passage = by_n.get(n)
+            body = evidence.body(passage.article.id) if passage is not None else None
+            if passage is None or body is None:
+                continue
+            spans = draft.quotes.get(n) or [best_supporting_sentence(claim.text, passage, body)]
+            for span in _spans_for_claim(claim.text, spans, body, passage.article.title):
+                key = (n, span.start, span.end, span.field)
+                if key in seen:
+                    continue
+                citation = make_citation(n, passage, span, body,
+                                         draft.scores.get(n, passage.score))
+                if citation is not None and verify(
+                        citation, evidence.body, lambda a: evidence.text(a, "title")):
+                    seen.add(key)
+                    citations.append(citation)
+    return citations
 
 
 def _spans_for_claim(claim: str, spans: list[Span], body: str, title: str) -> list[Span]:

@@ -53,6 +53,17 @@ pounds."""),
     "arena-demolition": ("Kestrel Arena to be demolished after 40 years", "2026-03-13", """\
 The concert and ice hockey venue on the edge of Dunmore will be torn down next year to make \
 way for 300 homes, the city council said on Thursday."""),
+    "vote-early": ("Early voting strong in Tarrow mayoral race", "2026-04-20", """\
+Early voting turnout has been strong in the Tarrow mayoral race between Marta Quill and Ben \
+Ostrow, with 9,200 ballots cast in the first week, the Tarrow elections office said.
+
+Quill, a former school principal, leads Ostrow in the latest poll."""),
+    "vote-result": ("Quill wins Tarrow mayoral race", "2026-04-29", """\
+Marta Quill was elected mayor of Tarrow on Tuesday, defeating Ben Ostrow with 54 percent of \
+the vote, the Tarrow elections office said.
+
+Turnout was 38 percent of registered voters, the highest for a Tarrow mayoral election in a \
+decade."""),
     "council-budget": ("Calder council passes budget after long debate", "2026-03-10", """\
 The Calder city council approved a $212 million budget on Tuesday after a debate that lasted \
 more than six hours.
@@ -170,6 +181,15 @@ def test_a_changed_figure_is_answered_with_the_latest_and_the_earlier_flagged(
         text_of = (quality_services.store.registry.body(c.article_id) if c.field == "body"
                    else quality_services.retriever.article(c.article_id).title)
         assert text_of[c.start:c.end] == c.quote
+
+
+def test_a_value_of_another_measure_is_not_an_earlier_value(quality_services: Any) -> None:
+    """Turnout as a share of voters (the result) and as ballots cast (early voting) are two
+    facts: the latest report answers, and no 'earlier report' is made up."""
+    answer = quality_services.asker.ask("What was the turnout in the Tarrow mayoral race?",
+                                        today=dt.date(2026, 5, 1))
+    assert answer.grounded and answer.answer.startswith("38 percent")
+    assert answer.updates == [] and "Earlier reports" not in answer.answer
 
 
 def test_a_fact_that_did_not_change_has_no_update(quality_services: Any) -> None:

@@ -718,3 +718,39 @@ def test_a_second_look_shows_only_the_latest_report_of_a_story(
         assert all(f"Headline: {t}" in whole for t, _, _ in FLOOD_REPORTS.values())
         shown = [i for i, (t, _, _) in FLOOD_REPORTS.items() if f"Headline: {t}" in focused]
         assert shown == [latest]
+
+
+def test_the_earlier_values_follow_an_llm_answer_that_gives_the_latest(
+        tmp_path: Path, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """The model gave the latest figure and said nothing of the earlier ones: the extractive
+    answerer's update line follows, quoting the earlier reports."""
+    from assistant.ingest import ingest
+
+    services = make_services(tmp_path / "store", embedder, llm="openai",
+                             openai_base_url=llm.url, openai_api_key="k", llm_max_retries=0)
+    ingest(services.open_store(create=True), services.embedder,
+           [write_articles(tmp_path / "articles", FLOOD_REPORTS)])
+    question = "How many people have died in the Marlow floods?"
+    by_id = {}
+    for stream in (False, True):
+        llm.enqueue("Eleven people have died in the Marlow floods.")
+        items = list(services.asker.ask_stream(question, today=dt.date(2026, 2, 10),
+                                               stream=stream))
+        answer = items[-1]
+        assert isinstance(answer, Answer) and answer.grounded
+        assert answer.answer.startswith("Eleven people have died in the Marlow floods [")
+        assert "Earlier reports gave seven on 4 February 2026 [" in answer.answer
+        by_id = {p.n: p.article.id for p in answer.passages}
+        [update] = answer.updates
+        assert by_id[update["current"]["n"]] == "flood-3"
+        assert {by_id[e["n"]] for e in update["earlier"]} >= {"flood-2"}
+        assert {"flood-3", "flood-2"} <= {c.article_id for c in answer.citations}
+        body = services.store.registry.body
+        assert all(body(c.article_id)[c.start:c.end] == c.quote for c in answer.citations)
+        if stream:  # the added sentence is streamed too
+            shown = "".join(i for i in items if isinstance(i, str))
+            assert shown.startswith("Eleven people") and "Earlier reports gave seven" in shown
+    # A model that compared the reports itself gets nothing added.
+    llm.enqueue("Eleven people have died, up from seven earlier in the week [1].")
+    answer = services.asker.ask(question, today=dt.date(2026, 2, 10))
+    assert "Earlier reports" not in answer.answer and answer.updates == []

@@ -56,6 +56,9 @@ class Draft:
     trace: Any = None
     # Token counts the LLM server reported ({"prompt_tokens", "completion_tokens"}), if any.
     usage: dict[str, int] | None = None
+    # A sentence built from quotes (`quotes` holds its spans), put after an LLM answer once
+    # the answer's own claims are checked: the earlier values of an updated fact.
+    addendum: str = ""
 
 
 class Answerer(Protocol):

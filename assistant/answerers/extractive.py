@@ -27,12 +27,11 @@ from assistant.answerers.phrases import (
     names_kind,
     span_features,
 )
-from assistant.answerers.updates import find_update, value_in
+from assistant.answerers.updates import Update, day, earlier_line, find_update, value_in
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
 from assistant.question import (
     CAPITAL,
-    NUMBER_WORDS,
     QuestionInfo,
     has_type,
     question_entities,
@@ -48,7 +47,6 @@ _POINTS_BACK = re.compile(
 _LEANS_ON = re.compile(r"^\s*(and|what about|how about)\b", re.I)
 _PERSON = re.compile(r"(?<!^)\b[A-Z][a-z]+\s[A-Z][a-z]+")
 _PLACE = re.compile(r"\b(in|at|from|near)\s(the\s)?[A-Z]")
-NUMBER = re.compile(NUMBER_WORDS)
 TITLE_WEIGHT = 0.35
 # A second sentence joins the first only while the answer stays this short.
 MAX_ANSWER_WORDS = 45
@@ -309,19 +307,6 @@ def choose_sentences(ranked: Sequence[Candidate], second_below: float | None) ->
     return chosen
 
 
-def _inline(value: str) -> str:
-    """A value quoted mid-sentence: 'Three people' -> 'three people' (names keep capitals)."""
-    text = " ".join(value.split())
-    first = text.split(" ", 1)[0]
-    return text[0].lower() + text[1:] if NUMBER.fullmatch(first.lower()) else text
-
-
-def _day(iso: str) -> str:
-    """'2026-02-07' -> '7 February 2026'."""
-    day = dt.date.fromisoformat(iso)
-    return f"{day.day} {day:%B %Y}"
-
-
 def dangling_reference(info: QuestionInfo) -> bool:
     """"How much did it cost?" with no conversation before it: nothing says what "it" is, so
     any sentence about any cost would be a guess."""
@@ -418,17 +403,7 @@ class ExtractiveAnswerer:
         shown = found if found is not None and found.probability >= (
             self.models.span.threshold or 0.5) else None
         today = evidence.today or dt.date.today()
-        if found is not None and found.source is ranked[0]:
-            value: Phrase | None = found.phrase
-        else:
-            kind = found.phrase.kind if found else {"number": "number", "date": "date"}.get(
-                scored.info.kind, "capital")
-            value = value_in(self.models.span, scored.info, ranked[0].text, kind,
-                             found.phrase.text if found else None)
-        update = find_update(
-            scored.info, ranked, value,
-            {p.n: p.article.date for p in evidence.passages},
-            {p.n: p.story_id for p in evidence.passages}, self.models.span, today)
+        update = self.update_of(evidence, scored)
         if update is not None and update.current.candidate is not ranked[0]:
             # A later report changed the value: answer with it, the earlier one follows.
             ranked = [update.current.candidate] + [c for c in ranked
@@ -450,7 +425,7 @@ class ExtractiveAnswerer:
         if short is not None:
             source_n = shown.source.n if update is None and shown is not None else ranked[0].n
             date = next((p.article.date for p in evidence.passages if p.n == ranked[0].n), None)
-            as_of = f", as of {_day(date)}" if date and (update is not None or relative_window(
+            as_of = f", as of {day(date)}" if date and (update is not None or relative_window(
                 evidence.question, today) is not None) else ""
             parts.append(with_marker(short.rstrip(".") + as_of + ".", source_n))
         for c in chosen:
@@ -460,15 +435,32 @@ class ExtractiveAnswerer:
             parts.append(with_marker(text, c.n))
             quotes.setdefault(c.n, []).append(c.span)
             scores[c.n] = max(scores.get(c.n, 0.0), c.probability)
-        if update is not None:
-            earlier = "; ".join(f"{_inline(r.value)} on {_day(r.date)} [{r.candidate.n}]"
-                                for r in update.earlier)
-            parts.append(f"Earlier reports gave {earlier}.")
+        if update is not None and update.earlier:
+            parts.append(earlier_line(update))
             for r in update.earlier:
                 quotes.setdefault(r.candidate.n, []).append(r.candidate.span)
         return Draft(" ".join(parts), grounded=True, quotes=quotes, scores=scores,
                      confidence=scored.confidence, short_answer=short, trace=scored,
-                     updates=[update.to_dict(evidence.question)] if update else [])
+                     updates=[update.to_dict(evidence.question)]
+                     if update and update.earlier else [])
+
+    def update_of(self, evidence: Evidence, scored: Scored) -> Update | None:
+        """The fact the best sentence answers, when the story's reports give it differently."""
+        ranked, found = scored.candidates, scored.phrase
+        if not ranked:
+            return None
+        if found is not None and found.source is ranked[0]:
+            value: Phrase | None = found.phrase
+        else:
+            kind = found.phrase.kind if found else {"number": "number", "date": "date"}.get(
+                scored.info.kind, "capital")
+            value = value_in(self.models.span, scored.info, ranked[0].text, kind,
+                             found.phrase.text if found else None)
+        return find_update(
+            scored.info, ranked, value,
+            {p.n: p.article.date for p in evidence.passages},
+            {p.n: p.story_id for p in evidence.passages}, self.models.span,
+            evidence.today or dt.date.today())
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         draft = self.draft(evidence, history)

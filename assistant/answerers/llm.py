@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
+from assistant.answerers.updates import earlier_line, value_key
 from assistant.citations import MARKER, format_passages, latest_reports, normalize_markers
 from assistant.errors import LLMError
 from assistant.keyword import terms, words
@@ -286,7 +287,30 @@ class LLMAnswerer:
                 usage = added(usage, token_usage(getattr(reply, "usage", None)))
         draft = self._finish(text, usage)
         draft.confidence = scored.confidence if scored is not None else None
+        self._note_earlier(draft, evidence, scored)
         return draft
+
+    def _note_earlier(self, draft: Draft, evidence: Evidence, scored: Scored | None) -> None:
+        """When the model gave the latest value of a fact the story's earlier reports gave
+        differently, and did not say so, the earlier values follow as a quoted sentence.
+
+        Small models rarely compare reports (bench/README.md, the update set); the extractive
+        answerer finds the change (assistant/answerers/updates.py) and its sentence quotes the
+        reports, so it is verified like an extractive answer.
+        """
+        if not draft.grounded or scored is None or self.gate is None:
+            return
+        update = self.gate.scorer.update_of(evidence, scored)
+        if update is None or not update.earlier:
+            return
+        said = f" {value_key(draft.text)} "
+        if f" {value_key(update.current.value)} " not in said or any(
+                f" {value_key(r.value)} " in said for r in update.earlier):
+            return
+        draft.addendum = earlier_line(update)
+        for r in update.earlier:
+            draft.quotes.setdefault(r.candidate.n, []).append(r.candidate.span)
+        draft.updates = [update.to_dict(evidence.question)]
 
     def _refused(self, text: str, evidence: Evidence) -> bool:
         return not text or looks_like_refusal(text) or _bare(text, len(evidence.passages))
@@ -331,6 +355,9 @@ class LLMAnswerer:
             yield "".join(pieces)
         draft = self._finish(text, usage)
         draft.confidence = scored.confidence if scored is not None else None
+        self._note_earlier(draft, evidence, scored)
+        if draft.addendum:
+            yield " " + draft.addendum
         yield draft
 
     def _deltas(self, messages: list[dict[str, str]], usage: dict[str, int]) -> Iterator[str]:

@@ -18,8 +18,9 @@ import numpy as np
 from assistant.answerers.phrases import PREVIOUS, Phrase, candidate_phrases, span_features
 from assistant.keyword import terms
 from assistant.models import LinearScorer
-from assistant.question import QuestionInfo, asks_reason_or_manner
+from assistant.question import NUMBER_WORDS, QuestionInfo, asks_reason_or_manner
 
+_NUMBER_WORD = re.compile(NUMBER_WORDS)
 # Candidates this far down the ranking are about something else.
 UPDATE_DEPTH = 12
 # Another report's sentence must answer the question nearly as well as the best one: at most
@@ -42,7 +43,8 @@ class Report:
 
 @dataclass(frozen=True)
 class Update:
-    """The fact's value in the latest report, and the different values reported before."""
+    """The fact's value in the latest report, and the different values reported before
+    (none when the reports differ only in values of another measure)."""
 
     current: Report
     earlier: list[Report]
@@ -59,10 +61,34 @@ _NUMBERS = {w: str(i) for i, w in enumerate(
     "fifteen sixteen seventeen eighteen nineteen twenty".split())}
 
 
-def _key(value: str) -> str:
+def value_key(value: str) -> str:
     """A value as compared across reports: 'Eleven' and '11' are one value."""
     tokens = re.findall(r"[a-z0-9.]+", value.lower().replace(",", ""))
     return " ".join(_NUMBERS.get(t, t) for t in tokens)
+
+
+_MONEY_UNITS = frozenset(terms("pence penny pound pounds dollar dollars euro euros cent cents "
+                               "yen francs"))
+
+
+def _measure(value: str) -> str:
+    """What a value counts: 'percent' ('41 percent', '4.2%'), 'money' ('$1.2 billion',
+    '455 pence') or 'count' ('18,400 ballots', 'Eleven')."""
+    if "%" in value:
+        return "percent"
+    if re.search(r"[$£€]", value):
+        return "money"
+    found = re.search(r"\d[\d,.]*\s*(?:(?:thousand|million|billion|trillion)\b\s*)?([A-Za-z]*)",
+                      value, re.I)
+    unit = terms(found.group(1)) if found else []
+    if unit and unit[0] in ("percent", "percentag"):
+        return "percent"
+    return "money" if unit and unit[0] in _MONEY_UNITS else "count"
+
+
+def same_unit(a: str, b: str) -> bool:
+    """Whether two values can be one fact's: '41 percent' and '18,400 ballots' cannot."""
+    return _measure(a) == _measure(b)
 
 
 def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
@@ -74,7 +100,7 @@ def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
              if p.kind == kind or (kind in names and p.kind in names)]
     if not found:
         return None
-    same = [p for p in found if prefer is not None and _key(p.text) == _key(prefer)]
+    same = [p for p in found if prefer is not None and value_key(p.text) == value_key(prefer)]
     if same:
         return same[0]
     # "up from 4,500": the value this report replaced, not its own.
@@ -118,10 +144,33 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
             continue
         seen_articles.add(c.article_id)
         reports.append(Report(c, phrase.text, date))
-    values = {_key(r.value) for r in reports}
+    values = {value_key(r.value) for r in reports}
     if len(values) < 2:
         return None
     reports.sort(key=lambda r: r.date, reverse=True)
     current = reports[0]
-    earlier = [r for r in reports[1:] if _key(r.value) != _key(current.value)]
-    return Update(current, earlier) if earlier else None
+    # A value of another measure ("18,400 ballots" beside "41 percent" turnout) is another
+    # fact, not an earlier value; the latest report still answers.
+    earlier = [r for r in reports[1:] if value_key(r.value) != value_key(current.value)
+               and same_unit(r.value, current.value)]
+    return Update(current, earlier)
+
+
+def inline(value: str) -> str:
+    """A value quoted mid-sentence: 'Three people' -> 'three people' (names keep capitals)."""
+    text = " ".join(value.split())
+    first = text.split(" ", 1)[0]
+    return text[0].lower() + text[1:] if _NUMBER_WORD.fullmatch(first.lower()) else text
+
+
+def earlier_line(update: Update) -> str:
+    """'Earlier reports gave seven on 4 February 2026 [2].'"""
+    earlier = "; ".join(f"{inline(r.value)} on {day(r.date)} [{r.candidate.n}]"
+                        for r in update.earlier)
+    return f"Earlier reports gave {earlier}."
+
+
+def day(iso: str) -> str:
+    """'2026-02-07' -> '7 February 2026'."""
+    day = dt.date.fromisoformat(iso)
+    return f"{day.day} {day:%B %Y}"
