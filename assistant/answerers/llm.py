@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # The offline ranker's best sentences a second look shows the model (with their neighbours).
 SECOND_LOOK_SENTENCES = 3
 # When a second look may follow, a streamed reply that starts like a refusal is held back
-# until it is one or this long, so a refusal is never shown before the second answer.
+# until it is one or its complete words are this long, so a refusal is never shown before
+# the second answer.
 HOLD_CHARS = 40
 # The first words of the refusals `_REFUSAL` knows.
 _OPENERS = ("the", "not", "none", "there", "no", "i", "this", "that")
@@ -285,6 +286,10 @@ class LLMAnswerer:
             else:
                 text = (reply.choices[0].message.content or "").strip()
                 usage = added(usage, token_usage(getattr(reply, "usage", None)))
+        return self._complete(text, usage, evidence, scored)
+
+    def _complete(self, text: str, usage: dict[str, int] | None, evidence: Evidence,
+                  scored: Scored | None) -> Draft:
         draft = self._finish(text, usage)
         draft.confidence = scored.confidence if scored is not None else None
         self._note_earlier(draft, evidence, scored)
@@ -303,7 +308,7 @@ class LLMAnswerer:
         update = self.gate.scorer.update_of(evidence, scored)
         if update is None or not update.earlier:
             return
-        said = f" {value_key(draft.text)} "
+        said = f" {value_key(MARKER.sub(' ', draft.text))} "
         if f" {value_key(update.current.value)} " not in said or any(
                 f" {value_key(r.value)} " in said for r in update.earlier):
             return
@@ -353,9 +358,7 @@ class LLMAnswerer:
                 usage = added(usage, second or None)
         elif held and pieces:
             yield "".join(pieces)
-        draft = self._finish(text, usage)
-        draft.confidence = scored.confidence if scored is not None else None
-        self._note_earlier(draft, evidence, scored)
+        draft = self._complete(text, usage, evidence, scored)
         if draft.addendum:
             yield " " + draft.addendum
         yield draft

@@ -86,7 +86,7 @@ def _measure(value: str) -> str:
     return "money" if unit and unit[0] in _MONEY_UNITS else "count"
 
 
-def same_unit(a: str, b: str) -> bool:
+def same_measure(a: str, b: str) -> bool:
     """Whether two values can be one fact's: '41 percent' and '18,400 ballots' cannot."""
     return _measure(a) == _measure(b)
 
@@ -152,7 +152,7 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     # A value of another measure ("18,400 ballots" beside "41 percent" turnout) is another
     # fact, not an earlier value; the latest report still answers.
     earlier = [r for r in reports[1:] if value_key(r.value) != value_key(current.value)
-               and same_unit(r.value, current.value)]
+               and same_measure(r.value, current.value)]
     return Update(current, earlier)
 
 
@@ -172,5 +172,5 @@ def earlier_line(update: Update) -> str:
 
 def day(iso: str) -> str:
     """'2026-02-07' -> '7 February 2026'."""
-    day = dt.date.fromisoformat(iso)
-    return f"{day.day} {day:%B %Y}"
+    date = dt.date.fromisoformat(iso)
+    return f"{date.day} {date:%B %Y}"
