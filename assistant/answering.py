@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answerers.base import Answerer, Draft, Evidence
+from assistant.answerers.base import Answerer, Draft, Evidence, sentence_gap
 from assistant.citations import (
     MARKER,
     best_supporting_sentence,
@@ -163,7 +163,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
             # The earlier values, quoted from the reports that gave them.
             added = _quoted_citations(draft.addendum, draft, evidence, set())
             if added:
-                text = f"{text} {draft.addendum}"
+                text = f"{text.rstrip()}{sentence_gap(text)}{draft.addendum}"
                 citations += [c for c in added if c not in citations]
                 updates = draft.updates
         return Answer(question=question, answer=text, grounded=checked.grounded,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -750,6 +751,10 @@ def test_the_earlier_values_follow_an_llm_answer_that_gives_the_latest(
         if stream:  # the added sentence is streamed too
             shown = "".join(i for i in items if isinstance(i, str))
             assert shown.startswith("Eleven people") and "Earlier reports gave seven" in shown
+    # A reply without a closing full stop gets one before the added sentence.
+    llm.enqueue("Eleven")
+    answer = services.asker.ask(question, today=dt.date(2026, 2, 10))
+    assert re.match(r"Eleven \[\d\]\. Earlier reports gave seven", answer.answer)
     # A model that compared the reports itself gets nothing added.
     llm.enqueue("Eleven people have died, up from seven earlier in the week [1].")
     answer = services.asker.ask(question, today=dt.date(2026, 2, 10))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -76,3 +77,9 @@ class Answerer(Protocol):
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         """Pieces of the answer text as they come, then the finished Draft."""
         ...
+
+
+def sentence_gap(text: str) -> str:
+    """What goes between `text` and a sentence added after it: a full stop when the text
+    ends without one ("Marcus Ebright [1]"), then a space."""
+    return " " if re.search(r"[.!?][\"'”’)\]]*$", text.rstrip()) else ". "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence
+from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence, sentence_gap
 from assistant.answerers.updates import earlier_line, value_key
 from assistant.citations import MARKER, format_passages, latest_reports, normalize_markers
 from assistant.errors import LLMError
@@ -360,7 +360,7 @@ class LLMAnswerer:
             yield "".join(pieces)
         draft = self._complete(text, usage, evidence, scored)
         if draft.addendum:
-            yield " " + draft.addendum
+            yield sentence_gap(text) + draft.addendum
         yield draft
 
     def _deltas(self, messages: list[dict[str, str]], usage: dict[str, int]) -> Iterator[str]:
