@@ -64,6 +64,18 @@ the vote, the Tarrow elections office said.
 
 Turnout was 38 percent of registered voters, the highest for a Tarrow mayoral election in a \
 decade."""),
+    "quake-day1": ("Quake in Verrin kills 12", "2026-05-01", """\
+An earthquake struck the hill town of Verrin on Friday, killing at least 12 people, the \
+Verrin Civil Protection Agency said.
+
+Rescue teams from three provinces worked through the night in the old town, agency director \
+Ada Rossel said."""),
+    "quake-day8": ("Verrin earthquake: search ends as final toll put at 19", "2026-05-08", """\
+The last four people who went missing in the Verrin earthquake have been found dead under a \
+collapsed school, the Verrin Civil Protection Agency said on Friday.
+
+Officials put the final death toll at 19, up from 12 reported on the first day. Agency \
+director Ada Rossel thanked the rescue teams."""),
     "council-budget": ("Calder council passes budget after long debate", "2026-03-10", """\
 The Calder city council approved a $212 million budget on Tuesday after a debate that lasted \
 more than six hours.
@@ -181,6 +193,18 @@ def test_a_changed_figure_is_answered_with_the_latest_and_the_earlier_flagged(
         text_of = (quality_services.store.registry.body(c.article_id) if c.field == "body"
                    else quality_services.retriever.article(c.article_id).title)
         assert text_of[c.start:c.end] == c.quote
+
+
+def test_the_latest_value_is_read_where_the_report_names_the_one_it_replaced(
+        quality_services: Any) -> None:
+    """'19, up from 12': the latest report's sentence that names the earlier value gives the
+    fact's current value, not another number of its best sentence ('the last four')."""
+    answer = quality_services.asker.ask("How many people died in the Verrin earthquake?",
+                                        today=dt.date(2026, 5, 12))
+    assert answer.grounded and answer.answer.startswith("19, as of 8 May 2026")
+    [update] = answer.updates
+    assert update["current"]["value"] == "19"
+    assert [e["value"] for e in update["earlier"]] == ["12"]
 
 
 def test_a_value_of_another_measure_is_not_an_earlier_value(quality_services: Any) -> None:

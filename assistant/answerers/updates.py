@@ -148,12 +148,34 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     if len(values) < 2:
         return None
     reports.sort(key=lambda r: r.date, reverse=True)
-    current = reports[0]
+    current = restated(reports[0], reports[1:], ranked[:UPDATE_DEPTH], info, span_model,
+                       top_phrase.kind)
     # A value of another measure ("18,400 ballots" beside "41 percent" turnout) is another
     # fact, not an earlier value; the latest report still answers.
     earlier = [r for r in reports[1:] if value_key(r.value) != value_key(current.value)
                and same_measure(r.value, current.value)]
     return Update(current, earlier)
+
+
+def restated(current: Report, earlier: list[Report], candidates: list[Any], info: QuestionInfo,
+             span_model: LinearScorer, kind: str) -> Report:
+    """The latest report's value of the fact, read where the report says which earlier value
+    it replaced: in "the final death toll at 26, up from 23", 26 is the value of the fact the
+    earlier reports gave as 23, whatever other number the best sentence holds ("the last
+    three people listed as missing")."""
+    replaced = {value_key(r.value) for r in earlier} - {value_key(current.value)}
+    for c in candidates:
+        if c.article_id != current.candidate.article_id or c is current.candidate:
+            continue
+        names_earlier = any(
+            value_key(p.text) in replaced and PREVIOUS.search(c.text[max(0, p.start - 30):p.start])
+            for p in candidate_phrases(info, c.text) if p.kind == kind)
+        if not names_earlier:
+            continue
+        own = value_in(span_model, info, c.text, kind)
+        if own is not None and value_key(own.text) not in replaced:
+            return Report(c, own.text, current.date)
+    return current
 
 
 def inline(value: str) -> str:
