@@ -161,7 +161,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
         updates: list[dict[str, Any]] = []
         if checked.grounded and draft.addendum:
             # The earlier values, quoted from the reports that gave them.
-            added = _quoted_citations(draft.addendum, draft, evidence, set())
+            added = _quoted_citations(draft.addendum, draft, evidence)
             if added:
                 text = f"{text.rstrip()}{sentence_gap(text)}{draft.addendum}"
                 citations += [c for c in added if c not in citations]
@@ -180,7 +180,7 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
                 bare = MARKER.sub("", claim.text).strip()
                 if len(terms(bare)) >= 2:
                     unsupported.append(bare)
-        citations = _quoted_citations(text, draft, evidence, set())
+        citations = _quoted_citations(text, draft, evidence)
     grounded = draft.grounded and bool(citations)
     return Answer(
         question=question,
@@ -196,12 +196,12 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
     )
 
 
-def _quoted_citations(text: str, draft: Draft, evidence: Evidence,
-                      seen: set[tuple[int, int, int, str]]) -> list[Citation]:
+def _quoted_citations(text: str, draft: Draft, evidence: Evidence) -> list[Citation]:
     """The verified citations of `text`'s markers: the draft's quotes for each passage, or
     the passage sentence that best supports the claim."""
     by_n: dict[int, Passage] = {p.n: p for p in evidence.passages}
     citations: list[Citation] = []
+    seen: set[tuple[int, int, int, str]] = set()
     for claim in parse_claims(text):
         for n in claim.markers:
             passage = by_n.get(n)

@@ -17,7 +17,7 @@ from assistant.chunking import chunk_article
 from assistant.embeddings import Embedder
 from assistant.errors import ArticleError
 from assistant.store import Store
-from assistant.types import Article, ArticleMeta, Chunk
+from assistant.types import Article, Chunk
 
 Progress = Callable[[int], None]
 # Articles are written in groups: small enough that an interruption loses little work,
@@ -268,11 +268,6 @@ def _embed_and_write(
     return len(chunks)
 
 
-def stored_article(meta: ArticleMeta, body: str) -> Article:
-    return Article(id=meta.id, title=meta.title, body=body, path=meta.path, date=meta.date,
-                   source=meta.source, url=meta.url, content_hash=meta.content_hash)
-
-
 def file_stories(store: Store, written: list[Article], vectors: dict[str, np.ndarray]) -> None:
     """Group the articles just written into stories, and catch up on any article that has no
     story yet (an index from before stories, or an ingest stopped before this step)."""
@@ -299,5 +294,5 @@ def file_stories(store: Store, written: list[Article], vectors: dict[str, np.nda
                          if (r := records.get(c)) is not None and len(r.sentence_vectors)]
                 if means and article_id in bodies:
                     vectors[article_id] = np.mean(means, axis=0)
-                    todo[article_id] = stored_article(ready[article_id], bodies[article_id])
+                    todo[article_id] = ready[article_id].with_body(bodies[article_id])
     store.stories.assign(sorted(todo.values(), key=lambda a: (a.date or "", a.id)), vectors)

@@ -754,10 +754,7 @@ class ChromaRegistry:
         articles = self._read_articles()
         found = []
         for article_id, body in self._ready_bodies(articles):
-            m = articles.ready[article_id]
-            found.append(Article(id=article_id, title=m.title, body=body, path=m.path,
-                                 date=m.date, source=m.source, url=m.url,
-                                 content_hash=m.content_hash))
+            found.append(articles.ready[article_id].with_body(body))
         return sorted(found, key=lambda a: a.id)
 
     def _ready_bodies(self, articles: _Articles) -> Iterator[tuple[str, str]]:

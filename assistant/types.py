@@ -59,6 +59,11 @@ class ArticleMeta:
     url: str | None = None
     chunks: int = 0
 
+    def with_body(self, body: str) -> Article:
+        """The stored article whole again, from what the store keeps and its body."""
+        return Article(id=self.id, title=self.title, body=body, path=self.path, date=self.date,
+                       source=self.source, url=self.url, content_hash=self.content_hash)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
