@@ -103,6 +103,11 @@ class Asker:
         question = check_question(question, limit=self.max_question_chars)
         timings: dict[str, float] = {}
         evidence = self._evidence(question, history, k, since, until, today, timings)
+        if self.answerer.mode == "llm":
+            # A model reads whatever it is shown: an answer as of a past day (the question's
+            # date) would take the figure of a later report. The extractive ranker weighs
+            # dates itself (its `after_today` feature) and sees every passage.
+            evidence = evidence.as_of()
         answer_started = time.perf_counter()
         claims = (ClaimVerifier.for_evidence(evidence, self.retriever.embedder,
                                              self.support_threshold)

@@ -716,9 +716,41 @@ def test_a_second_look_shows_only_the_latest_report_of_a_story(
         llm.enqueue("Seven people have died [2].")
         services.asker.ask(question, today=today)
         whole, focused = (r["messages"][-1]["content"] for r in llm.requests[-2:])
-        assert all(f"Headline: {t}" in whole for t, _, _ in FLOOD_REPORTS.values())
+        assert all(f"Headline: {t}" in whole for t, d, _ in FLOOD_REPORTS.values()
+                   if d <= today.isoformat())
         shown = [i for i, (t, _, _) in FLOOD_REPORTS.items() if f"Headline: {t}" in focused]
         assert shown == [latest]
+
+
+def test_an_answer_as_of_a_past_day_never_shows_the_model_a_later_report(
+        tmp_path: Path, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """Asked as of 5 February, the report of the 7th ("eleven") is neither shown nor cited:
+    a model takes whichever figure it reads, and "eleven" was not known on the 5th."""
+    from assistant.ingest import ingest
+
+    services = make_services(tmp_path / "store", embedder, llm="openai",
+                             openai_base_url=llm.url, openai_api_key="k", llm_max_retries=0)
+    ingest(services.open_store(create=True), services.embedder,
+           [write_articles(tmp_path / "articles", FLOOD_REPORTS)])
+    question = "How many people have died in the Marlow floods?"
+    llm.enqueue("Eleven people have died in the Marlow floods.")
+    answer = services.asker.ask(question, today=dt.date(2026, 2, 5))
+    prompt = llm.requests[-1]["messages"][-1]["content"]
+    assert "Headline: Marlow flood death toll rises to seven" in prompt
+    assert "eleven" not in prompt.lower()
+    assert {p.article.id for p in answer.passages} <= {"flood-1", "flood-2"}
+    assert not answer.grounded and answer.citations == []  # no shown passage says eleven
+    # The same question as of the 7th sees the latest report.
+    llm.enqueue("Eleven people have died in the Marlow floods.")
+    answer = services.asker.ask(question, today=dt.date(2026, 2, 7))
+    assert "Headline: Marlow floods: death toll reaches eleven" in llm.requests[-1][
+        "messages"][-1]["content"]
+    assert answer.grounded and "flood-3" in {c.article_id for c in answer.citations}
+    # As of a day before every report, nothing had been published: no model call.
+    calls = len(llm.requests)
+    answer = services.asker.ask(question, today=dt.date(2026, 1, 20))
+    assert "don't say" in answer.answer and len(llm.requests) == calls
+    assert answer.passages == []
 
 
 def test_the_earlier_values_follow_an_llm_answer_that_gives_the_latest(

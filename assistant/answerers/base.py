@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,23 @@ class Evidence:
 
     def body(self, article_id: str) -> str | None:
         return self.bodies.get(article_id)
+
+    def published(self, passage: Passage) -> bool:
+        """Whether a reader on `today` could have read the passage's article: an answer as of
+        a past day must not use later reports. Undated articles count as read; with no day
+        given, an article dated tomorrow (a publisher ahead of this clock) does too."""
+        date = passage.article.date
+        if not date:
+            return True
+        last = self.today or dt.date.today() + dt.timedelta(days=1)
+        return date <= last.isoformat()
+
+    def as_of(self) -> Evidence:
+        """The same evidence without the passages of articles published after `today`."""
+        kept = [p for p in self.passages if self.published(p)]
+        if len(kept) == len(self.passages):
+            return self
+        return dataclasses.replace(self, passages=kept)
 
     def text(self, article_id: str, field: str = "body") -> str | None:
         """The text a quote's offsets point into: the article body or its headline."""

@@ -249,6 +249,8 @@ class LLMAnswerer:
     def gated(self, evidence: Evidence) -> tuple[Scored | None, Draft | None]:
         """The gate's view of the passages, and the refusal to give without asking the model
         when they almost surely do not answer."""
+        if not evidence.passages:  # e.g. every passage was published after the question's day
+            return None, Draft(NOT_IN_ARTICLES, grounded=False)
         if self.gate is None:
             return None, None
         scored = self.gate.scorer.score(evidence)
