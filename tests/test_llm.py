@@ -544,6 +544,20 @@ def test_a_question_the_articles_cannot_answer_is_refused_without_asking_the_llm
     assert len(llm.requests) == 1 and not ungated.grounded
 
 
+def test_a_question_pointing_back_at_nothing_is_refused_without_asking_the_llm(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """"How much did it cost?" opening a conversation: any cost in any passage would do for a
+    model, so it is refused as the extractive answerer refuses it; after a turn it is asked."""
+    asker = llm_asker(news_services, embedder, llm.url)
+    answer = asker.ask("What did it cost?")
+    assert "don't say" in answer.answer and llm.requests == []
+    llm.enqueue("Who did Trump invite to the White House?")  # the condensed question
+    llm.enqueue("Trump invited Israeli Prime Minister Benjamin Netanyahu [1].")
+    history = [Turn("user", "Who did Trump invite?"), Turn("assistant", "Netanyahu [1].")]
+    answer = asker.ask("Who did he invite?", history)
+    assert len(llm.requests) == 2 and answer.grounded
+
+
 def test_an_answerable_question_passes_the_gate_with_its_confidence(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
     llm.enqueue("Trump invited Israeli Prime Minister Benjamin Netanyahu [1].")

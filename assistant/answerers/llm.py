@@ -246,15 +246,21 @@ class LLMAnswerer:
         text = (reply.choices[0].message.content or "").strip().strip('"')
         return text.splitlines()[0].strip() if text else question
 
-    def gated(self, evidence: Evidence) -> tuple[Scored | None, Draft | None]:
+    def gated(self, evidence: Evidence, history: Sequence[Turn]
+              ) -> tuple[Scored | None, Draft | None]:
         """The gate's view of the passages, and the refusal to give without asking the model
         when they almost surely do not answer."""
         if not evidence.passages:  # e.g. every passage was published after the question's day
             return None, Draft(NOT_IN_ARTICLES, grounded=False)
         if self.gate is None:
             return None, None
+        from assistant.answerers.extractive import dangling_reference
+
         scored = self.gate.scorer.score(evidence)
-        if scored.confidence < self.gate.threshold:
+        # "How much did it cost?" with nothing before it: a model answers with any cost it
+        # reads, as the extractive answerer would (which refuses it the same way).
+        if scored.confidence < self.gate.threshold or (
+                not history and dangling_reference(scored.info)):
             return scored, Draft(NOT_IN_ARTICLES, grounded=False, confidence=scored.confidence)
         return scored, None
 
@@ -273,7 +279,7 @@ class LLMAnswerer:
         return scored
 
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:
-        scored, refusal = self.gated(evidence)
+        scored, refusal = self.gated(evidence, history)
         if refusal is not None:
             return refusal
         reply = self._call(self.messages(evidence, history))
@@ -323,7 +329,7 @@ class LLMAnswerer:
         return not text or looks_like_refusal(text) or _bare(text, len(evidence.passages))
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
-        scored, refusal = self.gated(evidence)
+        scored, refusal = self.gated(evidence, history)
         if refusal is not None:
             yield refusal.text
             yield refusal
