@@ -16,6 +16,7 @@ from assistant.citations import MARKER, format_passages, latest_reports, normali
 from assistant.errors import LLMError
 from assistant.keyword import terms, words
 from assistant.prompts import PromptLibrary
+from assistant.retrieval import relative_window
 from assistant.types import Passage, Turn
 
 if TYPE_CHECKING:
@@ -208,13 +209,14 @@ class LLMAnswerer:
             passages, texts = focus(evidence, focused)
         elif self.excerpt_sentences:
             texts = {p.n: excerpt(p, evidence, self.excerpt_sentences) for p in evidence.passages}
-        today = (evidence.today or dt.date.today()).isoformat()
+        today = evidence.today or dt.date.today()
         user = self.prompts.render(
             "answer",
-            passages=format_passages(passages, texts, latest_reports(evidence.passages)),
+            passages=format_passages(passages, texts, latest_reports(evidence.passages),
+                                     relative_window(evidence.question, today, vague=False)),
             history=format_history(history),
             question=evidence.question,
-            today=today,
+            today=today.isoformat(),
         )
         return [
             {"role": "system", "content": self.prompts.template("answer_system").strip()},
