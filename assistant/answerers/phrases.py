@@ -18,6 +18,10 @@ from assistant.question import DATE, NUMBER_WORDS, QuestionInfo
 
 _TOKEN = re.compile(r"[$£€]?\d[\d,.:]*%?|[A-Za-z][\w'’.&-]*|[“”\"‘’']")
 _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "and", "&", "for", "upon", "on"}
+_CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february "
+                      "march april may june july august september october november "
+                      "december".split())
+_AGE = re.compile(r"[\w]+-years?-old", re.I)
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _NUMBER_PHRASE = re.compile(
     # A score or vote ("6-3", "5–2") is one value; a currency may carry its country ("US$").
@@ -133,12 +137,21 @@ def candidate_phrases(info: QuestionInfo, text: str, headline: bool = False) -> 
     brand of electric kettle ...?").
     """
     found = phrases(text)
+    # "Who won ...?": the name right before "won" is who did it, not a modifier.
+    verb = re.match(r"\s*who\s+([a-z]+)", info.text, re.I)
+    acted = set(terms(verb.group(1))) if verb and verb.group(1).lower() not in _AUXILIARIES \
+        else set()
     starts = [m.start() for m in _SPAN_WORDS.finditer(text)
               if (stem := set(terms(m.group())))
-              and (stem & info.asked_kind if headline else info.synonym_matches(stem))]
+              and (stem & info.asked_kind if headline else info.synonym_matches(stem))
+              and not stem & acted]
     return [p for p in found
             if not any(0 < s - p.end <= 2 for s in starts) or p.kind in ("number", "date")
             or (headline and names_kind(info, text, p))]
+
+
+_AUXILIARIES = frozenset("is was are were will would has have had did does do can could may might "
+                         "should shall must".split())
 
 
 def mostly_asked(info: QuestionInfo, text: str) -> bool:
@@ -175,13 +188,16 @@ def _capital_runs(text: str) -> list[tuple[int, int]]:
                 j += 1
             elif (nxt.group().lower() in _CONNECTORS and j + 2 < len(tokens)
                   and tokens[j + 2].group()[0].isupper()
+                  and tokens[j + 2].group().rstrip(".").lower() not in _CALENDAR  # "Kew on Monday"
                   and text[nxt.end():tokens[j + 2].start()] == " "):
                 j += 2
             else:
                 break
         first = i
-        # A sentence-initial "The" or other stopword is not part of the name.
-        while first <= j and tokens[first].group().lower() in STOPWORDS:
+        # A sentence-initial "The" or other stopword, or an age ("Sixteen-year-old Lena
+        # Brandt"), is not part of the name.
+        while first <= j and (tokens[first].group().lower() in STOPWORDS
+                              or _AGE.fullmatch(tokens[first].group())):
             first += 1
         if first <= j:
             runs.append((tokens[first].start(), tokens[j].end()))
