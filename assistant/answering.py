@@ -105,8 +105,9 @@ class Asker:
         evidence = self._evidence(question, history, k, since, until, today, timings)
         if self.answerer.mode == "llm":
             # A model reads whatever it is shown: an answer as of a past day (the question's
-            # date) would take the figure of a later report. The extractive ranker weighs
-            # dates itself (its `after_today` feature) and sees every passage.
+            # date) would take the figure of a later report. The extractive answerer weighs
+            # dates in its ranker, which was fitted with every passage in view, and answers
+            # only from reports published by then (ExtractiveAnswerer.draft).
             evidence = evidence.as_of()
         answer_started = time.perf_counter()
         claims = (ClaimVerifier.for_evidence(evidence, self.retriever.embedder,

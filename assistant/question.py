@@ -83,6 +83,7 @@ show series programme program drama
 book novel
 jobs workers staff employees employment
 charged accused indicted
+fine fined fines penalty penalties
 sentenced jailed imprisoned
 storm hurricane cyclone typhoon
 fire wildfire blaze
@@ -171,6 +172,13 @@ _REASON_OR_MANNER = re.compile(
 
 def asks_reason_or_manner(question: str) -> bool:
     return bool(_REASON_OR_MANNER.search(question))
+
+
+def asks_count(question: str) -> bool:
+    """'How many ...?', 'What is the death toll?': a count of things, a whole number."""
+    return bool(re.search(r"\bhow many\b|\b(?:death|casualty) tolls?\b|\bnumber of\b",
+                          question, re.I))
+
 
 
 def has_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:

@@ -34,14 +34,12 @@ class Evidence:
         return self.bodies.get(article_id)
 
     def published(self, passage: Passage) -> bool:
-        """Whether a reader on `today` could have read the passage's article: an answer as of
-        a past day must not use later reports. Undated articles count as read; with no day
-        given, an article dated tomorrow (a publisher ahead of this clock) does too."""
+        """Whether a reader on the question's day (`today`, when one was given) could have
+        read the passage's article: an answer as of a past day must not use later reports.
+        With no day given every article counts, whatever its date says (archives hold
+        misdated articles, and machines wrong clocks). Undated articles always count."""
         date = passage.article.date
-        if not date:
-            return True
-        last = self.today or dt.date.today() + dt.timedelta(days=1)
-        return date <= last.isoformat()
+        return self.today is None or not date or date <= self.today.isoformat()
 
     def as_of(self) -> Evidence:
         """The same evidence without the passages of articles published after `today`."""

@@ -27,7 +27,14 @@ from assistant.answerers.phrases import (
     names_kind,
     span_features,
 )
-from assistant.answerers.updates import Update, day, earlier_line, find_update, value_in
+from assistant.answerers.updates import (
+    Update,
+    day,
+    earlier_line,
+    find_update,
+    plausible,
+    value_in,
+)
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
 from assistant.question import (
@@ -252,9 +259,11 @@ class FoundPhrase:
     probability: float
 
 
-def best_phrase(model: LinearScorer, info: QuestionInfo,
-                ranked: Sequence[Candidate]) -> FoundPhrase | None:
-    """The likeliest answer phrase in the best sentence or the headline of its article."""
+def best_phrase(model: LinearScorer, info: QuestionInfo, ranked: Sequence[Candidate],
+                strict: bool = False) -> FoundPhrase | None:
+    """The likeliest answer phrase in the best sentence or the headline of its article; with
+    `strict`, only a `plausible` one (the models were fitted without that rule, so the
+    confidence reads the phrase found without it)."""
     if not ranked:
         return None
     top = ranked[0]
@@ -271,7 +280,8 @@ def best_phrase(model: LinearScorer, info: QuestionInfo,
         blocks.append(span_features(info, source.text, found, source.is_title, top.text))
     # The model scores every phrase as at training; one mostly made of the question's own words
     # is then never the answer line (a rule on top, so the shipped model stays as trained).
-    keep = [i for i, (p, _) in enumerate(options) if not mostly_asked(info, p.text)]
+    keep = [i for i, (p, source) in enumerate(options) if not mostly_asked(info, p.text)
+            and (not strict or plausible(info, p, source.text))]
     if not keep:
         return None
     x = np.vstack(blocks)[keep]
@@ -390,6 +400,15 @@ class ExtractiveAnswerer:
         conf_x = confidence_features(evidence, info, candidates, x,
                                      found.probability if found else 0.0)
         confidence = float(self.models.confidence.probability(conf_x)[0])
+        # Asked as of a past day, the answer comes from reports published by then; the models
+        # were fitted with every passage in view, so the confidence is computed as they were.
+        later = {p.n for p in evidence.passages if not evidence.published(p)}
+        if later and any(c.n in later for c in candidates):
+            keep = [i for i, c in enumerate(candidates) if c.n not in later]
+            candidates, x = [candidates[i] for i in keep], x[keep]
+        if found is not None and (found.source not in candidates or not plausible(
+                info, found.phrase, found.source.text)):
+            found = best_phrase(self.models.span, info, candidates, strict=True)
         return Scored(info, candidates, x, conf_x, confidence, found)
 
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:

@@ -15,10 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answerers.phrases import PREVIOUS, Phrase, candidate_phrases, span_features
+from assistant.answerers.phrases import Phrase, candidate_phrases, span_features
 from assistant.keyword import terms
 from assistant.models import LinearScorer
-from assistant.question import NUMBER_WORDS, QuestionInfo, asks_reason_or_manner
+from assistant.question import (
+    NUMBER_WORDS,
+    QuestionInfo,
+    asks_count,
+    asks_reason_or_manner,
+    synonym_groups,
+)
 
 _NUMBER_WORD = re.compile(NUMBER_WORDS)
 # Candidates this far down the ranking are about something else.
@@ -71,13 +77,30 @@ _MONEY_UNITS = frozenset(terms("pence penny pound pounds dollar dollars euro eur
                                "yen francs"))
 
 
+# The value a report says it replaced: "up from the £2.4 million", "revised from the
+# provisional 38.6 percent", "rose to 26 from 23", "had been due to open on April 6". Not the
+# span model's PREVIOUS ("was", "than": "Turnout was 41 percent" is the report's own value).
+REPLACED = re.compile(
+    r"(?:\b(?:up|down|increased|decreased|rose|risen|fell|fallen|dropped|revised|raised|"
+    r"lowered|cut|reduced|changed|moved|pushed back|brought forward)"
+    r"|\b(?:to|at) [$£€]?[\d.,]+(?: \w+)?) from (?:the |a |an |its |their )?(?:\w+ )?$"
+    r"|\bcompared (?:with|to) (?:the |a |an )?(?:\w+ )?$|\bpreviously (?:\w+ ){0,2}$"
+    r"|\bhad been (?:due|set|scheduled|expected|planned|slated)(?: to \w+)?"
+    r"(?: on| for| in| at)?\s+$|\b(?:initially|originally|first) (?:put|set|estimated|said|"
+    r"gave|reported|announced|scheduled)(?: \w+)?(?: at| as| on| for)?\s+$", re.I)
+# Who a count counts, where reports of one fact word it differently.
+_PEOPLE = frozenset(terms("people persons residents victims passengers individuals"))
+
+
 def _measure(value: str) -> str:
     """What a value counts: 'percent' ('41 percent', '4.2%'), 'money' ('$1.2 billion',
-    '455 pence') or 'count' ('18,400 ballots', 'Eleven')."""
+    '455 pence'), 'year' ('1937') or 'count' ('18,400 ballots', 'Eleven', 'April 6')."""
     if "%" in value:
         return "percent"
     if re.search(r"[$£€]", value):
         return "money"
+    if re.fullmatch(r"(?:in )?(?:1[89]|20)\d\d", value.strip()):
+        return "year"
     found = re.search(r"\d[\d,.]*\s*(?:(?:thousand|million|billion|trillion)\b\s*)?([A-Za-z]*)",
                       value, re.I)
     unit = terms(found.group(1)) if found else []
@@ -86,15 +109,44 @@ def _measure(value: str) -> str:
     return "money" if unit and unit[0] in _MONEY_UNITS else "count"
 
 
-def same_measure(a: str, b: str) -> bool:
-    """Whether two values can be one fact's: '41 percent' and '18,400 ballots' cannot."""
-    return _measure(a) == _measure(b)
+def _unit(value: str) -> str | None:
+    """The thing an amount counts ('flats' in '22 flats'); None for a bare number, a sum or
+    a share."""
+    tokens = value.split()
+    unit = terms(tokens[-1]) if len(tokens) > 1 and tokens[-1].isalpha() else []
+    if not unit or unit[0] in _MONEY_UNITS or _NUMBER_WORD.fullmatch(tokens[-1].lower()) \
+            or unit[0] in ("percent", "percentag"):
+        return None
+    return "people" if unit[0] in _PEOPLE else unit[0]
+
+
+def plausible(info: QuestionInfo, phrase: Phrase, text: str) -> bool:
+    """Whether a phrase may be the value asked for: not one its sentence says was replaced
+    ("11, up from eight"), and for a count ("How many ...?") not a bare decimal (an
+    earthquake's magnitude 6.1)."""
+    return not (REPLACED.search(text[max(0, phrase.start - 40):phrase.start])
+                or (asks_count(info.text) and re.fullmatch(r"\d+\.\d+", phrase.text.strip())))
+
+
+def same_measure(a: str, b: str, strict: bool = False) -> bool:
+    """Whether two values can be one fact's: '41 percent' and '18,400 ballots' cannot, nor
+    '22 flats' and 'five residents', nor the year 1937 and April 6. `strict`: nor '15' and
+    '25 mph' (a count told shortly and one with its unit)."""
+    if _measure(a) != _measure(b):
+        return False
+    unit_a, unit_b = _unit(a), _unit(b)
+    if not unit_a or not unit_b:
+        # "nine" and "13 people": the same count, told shortly
+        return not strict or unit_a == unit_b
+    return unit_a == unit_b or bool(synonym_groups().get(unit_a, frozenset())
+                                    & synonym_groups().get(unit_b, frozenset()))
 
 
 def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
-             prefer: str | None = None) -> Phrase | None:
+             prefer: str | None = None, own_only: bool = False) -> Phrase | None:
     """The likeliest phrase of `kind` ("number", "date" or a name) in `text`; the one equal to
-    `prefer` (the value a headline gave) when there is one."""
+    `prefer` (the value a headline gave) when there is one. With `own_only`, None when every
+    such phrase is a value the sentence says was replaced ("had been due on April 6")."""
     names = ("capital", "quoted")
     found = [p for p in candidate_phrases(info, text)
              if p.kind == kind or (kind in names and p.kind in names)]
@@ -103,8 +155,12 @@ def value_in(model: LinearScorer, info: QuestionInfo, text: str, kind: str,
     same = [p for p in found if prefer is not None and value_key(p.text) == value_key(prefer)]
     if same:
         return same[0]
+    if asks_count(info.text):  # a count is a whole number
+        found = [p for p in found if not re.fullmatch(r"\d+\.\d+", p.text.strip())]
     # "up from 4,500": the value this report replaced, not its own.
-    own = [p for p in found if not PREVIOUS.search(text[max(0, p.start - 30):p.start])]
+    own = [p for p in found if plausible(info, p, text)]
+    if (own_only and not own) or not found:
+        return None
     found = own or found
     probabilities = model.probability(span_features(info, text, found, False, text))
     return found[int(np.argmax(probabilities))]
@@ -127,23 +183,34 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     if not story or not best_date:
         return None
     shared = info.synonym_matches(set(terms(best.text)))
+    kind = top_phrase.kind
     reports = [Report(best, top_phrase.text, best_date)]
     seen_articles = {best.article_id}
+    named = replaced_values(info, best.text, kind)
     for c in ranked[1:UPDATE_DEPTH]:
         date = dates.get(c.n)
         if c.article_id in seen_articles or stories.get(c.n) != story or not date \
                 or date > today.isoformat():
             continue
-        if c.score < best.score - MAX_LOGIT_GAP:
-            break  # ranked best first: the rest answer the question even less
-        own = info.synonym_matches(set(terms(c.text)))
-        if shared and len(shared & own) < SAME_FACT_SHARE * len(shared):
-            continue
-        phrase = value_in(span_model, info, c.text, top_phrase.kind)
+        # A sentence looking back at the superseded value says nothing of the report's own.
+        phrase = value_in(span_model, info, c.text, kind, own_only=True)
         if phrase is None:
             continue
+        # Reports that name each other's values are about one fact however differently they
+        # word it ("has reached 11, up from eight" and "has risen to eight"); others must
+        # answer the question nearly as well and share its words with the best sentence.
+        names = replaced_values(info, c.text, kind)
+        linked = value_key(phrase.text) in named or bool(
+            names & {value_key(r.value) for r in reports})
+        if not linked:
+            if c.score < best.score - MAX_LOGIT_GAP:
+                continue
+            own = info.synonym_matches(set(terms(c.text)))
+            if shared and len(shared & own) < SAME_FACT_SHARE * len(shared):
+                continue
         seen_articles.add(c.article_id)
         reports.append(Report(c, phrase.text, date))
+        named |= names
     values = {value_key(r.value) for r in reports}
     if len(values) < 2:
         return None
@@ -167,15 +234,19 @@ def restated(current: Report, earlier: list[Report], candidates: list[Any], info
     for c in candidates:
         if c.article_id != current.candidate.article_id or c is current.candidate:
             continue
-        names_earlier = any(
-            value_key(p.text) in replaced and PREVIOUS.search(c.text[max(0, p.start - 30):p.start])
-            for p in candidate_phrases(info, c.text) if p.kind == kind)
-        if not names_earlier:
+        if not replaced_values(info, c.text, kind) & replaced:
             continue
         own = value_in(span_model, info, c.text, kind)
-        if own is not None and value_key(own.text) not in replaced:
+        if own is not None and value_key(own.text) not in replaced \
+                and same_measure(own.text, current.value, strict=True):
             return Report(c, own.text, current.date)
     return current
+
+
+def replaced_values(info: QuestionInfo, text: str, kind: str) -> set[str]:
+    """The values of `kind` the sentence says were replaced ("up from eight": {"8"})."""
+    return {value_key(p.text) for p in candidate_phrases(info, text)
+            if p.kind == kind and REPLACED.search(text[max(0, p.start - 40):p.start])}
 
 
 def inline(value: str) -> str:
