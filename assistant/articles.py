@@ -32,6 +32,7 @@ MAX_ARTICLE_CHARS = 1_000_000
 # than 4 bytes per allowed character cannot hold an article under the limit and is refused
 # before it is read.
 MAX_BYTES_PER_CHAR = 4
+_OPENED = re.compile(r"\A---[ \t]*\r?\n")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%d %b %Y")
@@ -304,9 +305,18 @@ def _require_unicode(value: Any, field: str, path: Path) -> None:
                 f"{bad.start()}, which is not valid Unicode text")
 
 
-def _str_or_none(value: Any) -> str | None:
+_KINDS = {list: "a list", dict: "a mapping", bool: "true/false"}
+
+
+def _str_or_none(value: Any, field: str = "", path: Path | None = None) -> str | None:
+    """A field's text; a list, mapping or yes/no where text belongs is refused by name (it
+    would otherwise be stored as Python's spelling of it, "['a', 'b']")."""
     if value is None:
         return None
+    kind = next((name for t, name in _KINDS.items() if isinstance(value, t)), None)
+    if kind is not None and path is not None:
+        raise ArticleError(_shown(path), f"field {field!r} must be text, not {kind}"
+                           + (" (quote it)" if isinstance(value, bool) else ""))
     text = str(value).strip()
     return text or None
 
@@ -316,9 +326,9 @@ def _authors(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return tuple(a.strip() for a in value.split(",") if a.strip())
-    if isinstance(value, list):
-        return tuple(str(a).strip() for a in value if str(a).strip())
-    return (str(value),)
+    if isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return tuple(a.strip() for a in value if a.strip())
+    raise ValueError("'authors' must be a name, names separated by commas, or a list of names")
 
 
 def _from_fields(fields: dict[str, Any], body: str, path: Path, default_id: str,
@@ -326,16 +336,20 @@ def _from_fields(fields: dict[str, Any], body: str, path: Path, default_id: str,
     for key in ("id", "title", "date", "source", "url", "authors"):
         _require_unicode(fields.get(key), f"field {key!r}", path)
     _require_unicode(body, body_field, path)
-    article_id = _str_or_none(fields.get("id")) or default_id
+    article_id = _str_or_none(fields.get("id"), "id", path) or default_id
+    try:
+        authors = _authors(fields.get("authors"))
+    except ValueError as exc:
+        raise ArticleError(_shown(path), str(exc)) from None
     return Article(
         id=article_id,
-        title=_str_or_none(fields.get("title")) or _first_line(body) or article_id,
+        title=_str_or_none(fields.get("title"), "title", path) or _first_line(body) or article_id,
         body=body,
         path=str(path),
         date=normalise_date(fields.get("date"), str(path)),
-        source=_str_or_none(fields.get("source")),
-        url=_str_or_none(fields.get("url")),
-        authors=_authors(fields.get("authors")),
+        source=_str_or_none(fields.get("source"), "source", path),
+        url=_str_or_none(fields.get("url"), "url", path),
+        authors=authors,
     )
 
 
@@ -395,6 +409,10 @@ def _parse_text(text: str, path: Path) -> Article:
             raise ArticleError(str(path), "front matter must be a mapping of key: value lines")
         fields = loaded or {}
         body = text[match.end() :]
+    elif _OPENED.match(text):
+        # Otherwise the whole block would be indexed as the body, with "---" as its title.
+        raise ArticleError(str(path), "malformed front matter: it opens with '---' but no line "
+                                      "'---' closes it")
     return _from_fields(fields, body, path, path.stem, "the body")
 
 
@@ -453,7 +471,11 @@ def _article_from_object(obj: Any, path: Path, default_id: str, max_chars: int,
     if not isinstance(obj, dict):
         raise ArticleError(str(path), "expected a JSON object with a 'text' field", line, item)
     text = obj.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        kind = {int: "a number", float: "a number"}.get(type(text)) or _KINDS.get(
+            type(text), type(text).__name__)
+        raise ArticleError(str(path), f"field 'text' must be text, not {kind}", line, item)
+    if not text or not text.strip():
         raise ArticleError(str(path), "missing or empty 'text' field", line, item)
     try:
         return _finish(_from_fields(obj, text, path, default_id, "field 'text'"), max_chars)

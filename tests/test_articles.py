@@ -262,3 +262,29 @@ def test_a_symlinked_folder_is_followed_once(tmp_path: Path) -> None:
     (root / "again").symlink_to(real)  # the same folder twice is read once, not reported
     articles, problems = read_articles([root])
     assert [a.id for a in articles] == ["story"] and not problems
+
+
+def test_front_matter_never_closed_or_holding_lists_is_refused_by_name(tmp_path: Path) -> None:
+    """Found by a hostile trial: an unclosed block was indexed as the body with the title
+    '---', and a list where text belongs was stored as "['a', 'b']"."""
+    (tmp_path / "good.md").write_text("---\nid: good\nyear: 2024\n---\nBody.", encoding="utf-8")
+    (tmp_path / "unclosed.md").write_text("---\nid: unclosed\ntitle: never closed\nBody.\n",
+                                          encoding="utf-8")
+    (tmp_path / "listed.md").write_text("---\nid: [1, 2]\n---\nBody.", encoding="utf-8")
+    (tmp_path / "flag.md").write_text("---\ntitle: yes\n---\nBody.", encoding="utf-8")
+    (tmp_path / "people.md").write_text("---\nauthors: [{name: Ann}]\n---\nBody.",
+                                        encoding="utf-8")
+    (tmp_path / "lines.jsonl").write_text(
+        '{"id": "n", "text": 7}\n{"id": "t", "title": ["a", "b"], "text": "Body."}\n'
+        '{"id": "fine", "title": 2024, "text": "Body."}\n', encoding="utf-8")
+
+    articles, problems = read_articles([tmp_path])
+    assert sorted(a.id for a in articles) == ["fine", "good"]
+    assert next(a for a in articles if a.id == "fine").title == "2024"
+    reasons = {p.path.replace(str(tmp_path) + "/", ""): p.reason for p in problems}
+    assert "no line '---' closes it" in reasons["unclosed.md"]
+    assert reasons["listed.md"] == "field 'id' must be text, not a list"
+    assert reasons["flag.md"] == "field 'title' must be text, not true/false (quote it)"
+    assert "'authors' must be" in reasons["people.md"]
+    assert reasons["lines.jsonl:1"] == "field 'text' must be text, not a number"
+    assert reasons["lines.jsonl:2"] == "field 'title' must be text, not a list"
