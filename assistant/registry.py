@@ -965,7 +965,11 @@ class ChromaStories:
         cache = self._current_cache()
         self._mark_cache("")
         cache.assign(articles, vectors)
-        rows = cache.rows(a.id for a in articles)
+        self._upload(cache.rows(a.id for a in articles))
+        self._publish()
+
+    def _upload(self, rows: list[StoryRow]) -> None:
+        """These filings, copied from the store folder's index to the server."""
         ids = [r[0] for r in rows]
         registry = self._registry
         registry._write("story_filing", "upsert", ids, [
@@ -974,18 +978,20 @@ class ChromaStories:
              "sketch": base64.b64encode(r[6]).decode("ascii")} for r in rows])
         registry._write("stories", "upsert", ids, [
             {"story_id": r[1], "reprint_of": r[2] or "", "date": r[3] or ""} for r in rows])
-        self._publish()
 
-    def remove(self, article_ids: Iterable[str]) -> None:
+    def remove(self, article_ids: Iterable[str]) -> list[str]:
         ids = list(article_ids)
         if not ids:
-            return
+            return []
         cache = self._current_cache()
         self._mark_cache("")
-        cache.remove(ids)
+        orphans = cache.remove(ids)
         self._registry._delete("stories", ids)
         self._registry._delete("story_filing", ids)  # second: see _current_cache
+        if orphans:  # reprints of removed articles are originals now
+            self._upload(cache.rows(orphans))
         self._publish()
+        return orphans
 
     def _publish(self) -> None:
         """Move the server's story version on (readers reload), and mark the copy current."""

@@ -80,7 +80,7 @@ class Stories(Protocol):
 
     def assign(self, articles: Sequence[Article], vectors: dict[str, np.ndarray]) -> None: ...
 
-    def remove(self, article_ids: Iterable[str]) -> None: ...
+    def remove(self, article_ids: Iterable[str]) -> list[str]: ...
 
     def version(self) -> int: ...
 
@@ -196,7 +196,10 @@ class StoryIndex:
             for other_id, other_story, other_date, blob, other_sketch, shared in rows:
                 similar = resemblance(own_sketch, np.frombuffer(other_sketch, np.uint64))
                 if similar >= REPRINT_SIMILARITY:
-                    story_id, reprint_of = other_story, other_id
+                    # A copy of a copy is a copy of the original.
+                    root = db.execute("SELECT reprint_of FROM stories WHERE article_id=?",
+                                      (other_id,)).fetchone()
+                    story_id, reprint_of = other_story, (root and root[0]) or other_id
                     break
                 if not (article.date and other_date) \
                         or _days(article.date, other_date) > FOLLOW_UP_DAYS:
@@ -212,16 +215,30 @@ class StoryIndex:
                     vector.astype(np.float16).tobytes(), own_sketch.tobytes()))
         db.executemany("INSERT INTO story_names VALUES (?, ?)", [(n, article.id) for n in names])
 
-    def remove(self, article_ids: Iterable[str]) -> None:
+    def remove(self, article_ids: Iterable[str]) -> list[str]:
+        """Forget these articles; their reprints become originals (a reprint pointing at a
+        removed article would dangle, and point back at it once it is added again). Returns
+        the articles whose filing that changed."""
         ids = [(i,) for i in article_ids]
         if not ids:
-            return
+            return []
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("DELETE FROM story_names WHERE article_id=?", ids)
-        db.executemany("DELETE FROM stories WHERE article_id=?", ids)
-        db.execute("UPDATE story_version SET value = value + 1")
-        db.execute("COMMIT")
+        try:
+            db.executemany("DELETE FROM story_names WHERE article_id=?", ids)
+            db.executemany("DELETE FROM stories WHERE article_id=?", ids)
+            marks = ",".join("?" * len(ids))
+            orphans = [r[0] for r in db.execute(
+                f"SELECT article_id FROM stories WHERE reprint_of IN ({marks})",
+                [i for (i,) in ids])]
+            db.executemany("UPDATE stories SET reprint_of=NULL WHERE article_id=?",
+                           [(o,) for o in orphans])
+            db.execute("UPDATE story_version SET value = value + 1")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return orphans
 
     def version(self) -> int:
         """Goes up with every change, so readers know when to reload."""

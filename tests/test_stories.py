@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from assistant.ingest import ingest
 
-from .conftest import CORPUS
+from .conftest import CORPUS, write_articles
+from .test_ingest import chroma_server  # noqa: F401  (a real `chroma run` for server mode)
 
 FOLLOW_UP = """---
 id: "c46-port-ellery-strike-ends"
@@ -132,3 +135,35 @@ def test_chunk_records_are_read_in_parts(news_services: Any) -> None:
     chunk_ids = [row[0] for row in registry.ready_chunks()]
     records = registry.chunk_records([f"no-such-chunk-{i}" for i in range(limit)] + chunk_ids)
     assert set(records) == set(chunk_ids)
+
+
+WIRE_BODY = ("The death toll from Monday's earthquake in Kestrel has risen to eight, governor "
+             "Ana Ruiz said on Tuesday.\n\nFive more bodies were recovered from the collapsed "
+             "school gymnasium overnight.\n\nAbout 400 residents are sleeping in tents on the "
+             "town's football field.\n")
+
+
+@pytest.mark.parametrize("mode", ["embedded", "server"])
+def test_a_reprint_of_a_removed_article_is_an_original_and_never_loops(
+        tmp_path: Path, services_factory: Any, request: pytest.FixtureRequest, mode: str) -> None:
+    """Found by a hostile trial: after --prune removed the original, its reprint still named
+    it; added again, each named the other as its original."""
+    url = request.getfixturevalue("chroma_server") if mode == "server" else None
+    services = services_factory(chroma_url=url)
+    store, embedder = services.open_store(create=True), services.embedder
+    folder = tmp_path / "articles"
+    copies = {"orig": "Kestrel earthquake death toll rises",
+              "wire": "Quake toll climbs to eight in Kestrel"}
+    for name, title in copies.items():
+        write_articles(folder, {name: (title, "2026-03-03", WIRE_BODY)})
+        ingest(store, embedder, [folder])
+    assert store.stories.all()["wire"].reprint_of == "orig"
+    saved = (folder / "orig.md").read_text(encoding="utf-8")
+    (folder / "orig.md").unlink()
+    assert ingest(store, embedder, [folder], prune=True).removed == 1
+    assert store.stories.all()["wire"].reprint_of is None
+    (folder / "orig.md").write_text(saved, encoding="utf-8")
+    ingest(store, embedder, [folder])
+    filed = store.stories.all()
+    assert filed["orig"].reprint_of == "wire" and filed["wire"].reprint_of is None
+    assert filed["orig"].story_id == filed["wire"].story_id
