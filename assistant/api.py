@@ -37,6 +37,7 @@ from fastapi.responses import (
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.answering import check_question, check_text
@@ -724,6 +725,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
                                 secure=request.url.scheme == "https")
             return response
 
+    add_fallback_routes(app)
     if ui:
         from assistant.ui import mount_ui
 
@@ -856,6 +858,29 @@ def add_feedback_and_export_routes(api: APIRouter, services: Services) -> None:
             "Content-Disposition": 'attachment; filename="conversation.md"'})
 
 
+def add_fallback_routes(app: FastAPI) -> None:
+    """Under /api and /v1, a wrong method (405, with Allow) or an unknown path (404) gets the
+    JSON error shape: the chat window, mounted at `/` after these, would otherwise answer
+    with its own 404 for any request no route takes whole."""
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    async def fallback(request: Request, rest: str) -> Any:
+        path = request.url.path
+        allowed = [m for m in methods if any(
+            route.matches({**request.scope, "method": m})[0] == Match.FULL
+            for route in app.routes  # not the chat window's mount, which takes any path
+            if not isinstance(route, Mount) and getattr(route, "endpoint", None) is not fallback)]
+        if allowed:
+            raise HTTPException(405, f"{request.method} is not allowed on {path}; use "
+                                     f"{' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404, "Not Found")
+
+    for prefix in ("/api", "/v1"):
+        app.add_api_route(prefix + "/{rest:path}", fallback, include_in_schema=False,
+                          methods=methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every expected failure becomes the JSON error shape (unexpected ones: CrashGuard)."""
 
@@ -863,6 +888,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = list(exc.errors())
         message, field = validation_message(errors[0]) if errors else ("invalid request", None)
+        sent = request.headers.get("content-type", "").split(";")[0].strip()
+        if field is None and request.method == "POST" and sent != "application/json":
+            # FastAPI reads any other content type as no JSON at all.
+            message = (f"send the body as JSON with the header Content-Type: application/json "
+                       f"(it came as {sent or 'no content type'})")
         return _json_response(422, error_body(message, field))
 
     async def on_assistant_error(request: Request, exc: Exception) -> JSONResponse:
@@ -874,6 +904,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; see /docs"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body could not be read as JSON text (is it UTF-8?)"
         return _json_response(exc.status_code, error_body(message), headers=exc.headers)
 
     handlers: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Any]]]] = [

@@ -607,3 +607,32 @@ def test_gradio_client_calls_the_chat_function(server: str) -> None:
     # The session keeps the conversation: a follow-up is answered in its light.
     _, messages = chat.predict("Where will they meet?", None, None, api_name="/chat")
     assert len(messages) == 4
+
+
+def test_a_wrong_method_or_unknown_route_gets_the_json_error_with_the_chat_window_mounted(
+        server: str) -> None:
+    """Found by a hostile trial: with the chat window mounted at `/`, `PUT /api/answer` got
+    Gradio's `{"detail": "Not Found"}` instead of a 405 in the API's error shape."""
+    for method in ("PUT", "GET", "DELETE"):
+        reply = httpx.request(method, f"{server}/api/answer", timeout=30)
+        assert reply.status_code == 405 and reply.headers["allow"] == "POST"
+        assert reply.json()["error"]["message"] == (
+            f"{method} is not allowed on /api/answer; use POST")
+    reply = httpx.post(f"{server}/v1/models", timeout=30)
+    assert reply.status_code == 405 and "use GET" in reply.json()["error"]["message"]
+    reply = httpx.get(f"{server}/api/nothing-here", timeout=30)
+    assert reply.status_code == 404
+    assert reply.json()["error"]["message"] == "no route GET /api/nothing-here; see /docs"
+    assert httpx.get(f"{server}/api/articles", timeout=30).status_code == 200
+
+
+def test_a_body_that_is_not_utf8_json_or_not_sent_as_json_is_named_so(server: str) -> None:
+    reply = httpx.post(f"{server}/api/answer", content='{"question": "café"}'.encode("latin-1"),
+                       headers={"content-type": "application/json"}, timeout=30)
+    assert reply.status_code == 400 and "UTF-8" in reply.json()["error"]["message"]
+    reply = httpx.post(f"{server}/api/answer", content=json.dumps({"question": QUESTION}),
+                       headers={"content-type": "text/plain"}, timeout=30)
+    assert reply.status_code == 422
+    assert reply.json()["error"]["message"] == (
+        "send the body as JSON with the header Content-Type: application/json (it came as "
+        "text/plain)")
