@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from assistant.types import Article, Chunk, Span
+from assistant.types import Article, ArticleMeta, Chunk, Span
 
 TokenCounter = Callable[[str], Sequence[int]]
 
@@ -113,7 +113,7 @@ def chunk_article(
     return chunks
 
 
-def chunk_id(article: Article, index: int) -> str:
+def chunk_id(article: Article | ArticleMeta, index: int) -> str:
     """Stable per content version, so a retried write replaces rather than duplicates."""
     return f"{article.id}#{article.content_hash[:12]}#{index}"
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.chunking import chunk_id as chunk_id_of
 from assistant.embeddings import Embedder
 from assistant.errors import InputError
 from assistant.keyword import KeywordIndex, terms, words
@@ -244,6 +245,20 @@ class Retriever:
             timings["retrieve"] = (time.perf_counter() - started) * 1000
         return passages
 
+    def _original(self, snapshot: _Snapshot, entry: PoolEntry, root: str,
+                  text: str) -> tuple[str, ArticleMeta]:
+        """The passage of a reprint as its original prints it, where that is the same text at
+        the same place: the source to cite is who wrote it, the reprint is "also reported by"."""
+        if root == entry.article.id or root not in snapshot.articles:
+            return entry.chunk_id, entry.article
+        original = snapshot.articles[root]
+        chunk_id = chunk_id_of(original, _chunk_index(entry.chunk_id))
+        body = self.body(root)
+        if snapshot.chunks.get(chunk_id) != (root, entry.start, entry.end) or body is None \
+                or body[entry.start:entry.end] != text:
+            return entry.chunk_id, entry.article
+        return chunk_id, original
+
     def rank(self, pool: Pool, k: int, exclude: frozenset[str] = frozenset()) -> list[Passage]:
         """The pool's best `k` passages, skipping articles in `exclude` and reprinted copies."""
         scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
@@ -251,7 +266,8 @@ class Retriever:
         kept_shingles: list[set[tuple[str, ...]]] = []
         _, stories, copies = self._story_tables()
         # The snapshot the pool came from, not a newer one: bodies are cut at its offsets.
-        articles = (self._snapshot or self._current()).articles
+        snapshot = self._snapshot or self._current()
+        articles = snapshot.articles
         kept_roots: set[str] = set()
         for i in np.argsort(-scores, kind="stable"):
             entry = pool.entries[i]
@@ -270,10 +286,14 @@ class Retriever:
                 continue  # the same wire story reprinted: keep the first copy only
             kept_shingles.append(shingles)
             kept_roots.add(root)
+            # A copy already shown stays the source of its other passages.
+            chunk_id, article = (entry.chunk_id, entry.article) if any(
+                p.article.id == entry.article.id for p in passages) else self._original(
+                snapshot, entry, root, text)
             passages.append(
                 Passage(
-                    chunk_id=entry.chunk_id,
-                    article=entry.article,
+                    chunk_id=chunk_id,
+                    article=article,
                     start=start,
                     end=end,
                     text=text,
@@ -285,7 +305,7 @@ class Retriever:
                     keyword_rank=None if entry.keyword_rank is None else entry.keyword_rank + 1,
                     story_id=entry.story_id,
                     also_reported_by=[articles[a] for a in copies.get(root, ())
-                                      if a != entry.article.id and a in articles],
+                                      if a != article.id and a in articles],
                     features=tuple(float(v) for v in pool.features[i]),
                 )
             )

@@ -167,3 +167,25 @@ def test_a_reprint_of_a_removed_article_is_an_original_and_never_loops(
     filed = store.stories.all()
     assert filed["orig"].reprint_of == "wire" and filed["wire"].reprint_of is None
     assert filed["orig"].story_id == filed["wire"].story_id
+
+
+def test_the_original_is_cited_even_when_its_word_for_word_reprint_ranks_first(
+        tmp_path: Path, services_factory: Any) -> None:
+    """Found by a hostile trial: the wire copy (its headline closer to the question) was the
+    source, and the paper that wrote the story only "also reported" it."""
+    services = services_factory()
+    store = services.open_store(create=True)
+    folder = tmp_path / "articles"
+    write_articles(folder, {"orig": ("Toll rises", "2026-03-03", WIRE_BODY)})
+    ingest(store, services.embedder, [folder])
+    write_articles(folder, {"wire": ("How many people have died in the Kestrel earthquake",
+                                     "2026-03-03", WIRE_BODY)})
+    ingest(store, services.embedder, [folder])
+    assert store.stories.all()["wire"].reprint_of == "orig"
+    question = "How many people have died in the Kestrel earthquake?"
+    answer = services.asker.ask(question)
+    assert answer.grounded and {c.article_id for c in answer.citations} == {"orig"}
+    top = answer.passages[0]
+    assert top.article.id == "orig" and [a.id for a in top.also_reported_by] == ["wire"]
+    body = store.registry.body("orig")
+    assert all(body[c.start:c.end] == c.quote for c in answer.citations)
