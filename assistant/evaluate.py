@@ -334,8 +334,10 @@ class QuestionResult:
     @property
     def flags_earlier(self) -> bool:
         """For an update question: the answer also gives a value reported earlier."""
+        # Without the reports' dates ("on 4 March 2024"): the 4 there is not an earlier "four".
+        text = _REPORT_DATE.sub(" ", self.answer.answer)
         return (self.question.type == "update" and not self.refused
-                and contains_answer(self.answer.answer, self.question.earlier))
+                and contains_answer(text, self.question.earlier))
 
     @property
     def f1(self) -> float:
@@ -864,6 +866,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         lines.append(f"{group:<11} {cells}")
     return "\n".join(lines)
+
+
+_REPORT_DATE = re.compile(r"\b\d{1,2} (?:January|February|March|April|May|June|July|August|"
+                          r"September|October|November|December) \d{4}\b")
 
 
 def _first_sentence(text: str) -> str:

@@ -467,6 +467,11 @@ def test_update_questions_score_the_current_value_and_the_flagged_earlier_one() 
     assert (both.correct, both.flags_earlier) == (True, True)
     assert (stale.correct, stale.flags_earlier) == (False, True)
     assert (current_only.correct, current_only.flags_earlier) == (True, False)
+    # A report's date is not an earlier value: the 7 of "7 February" is not "seven".
+    dated = score_question(question, answer(
+        "Eleven [1]. Earlier reports gave 9 people on 7 February 2026 [1].", True,
+        [cite(1, "a1", 0, 5)], ("a1",)), ["a1"], 1.0, BODIES.get)
+    assert (dated.correct, dated.flags_earlier) == (True, False)
     summary = summarize([both, stale, current_only], "extractive")
     assert summary["updates"] == {"n": 3, "current": 0.6667, "earlier_flagged": 0.6667}
     page = render_html(summary, [r.to_dict() for r in (both, stale, current_only)])
