@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,19 +36,16 @@ def flat_field(value: str | None, limit: int = FIELD_CHARS) -> str:
 
 
 def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None = None,
-                    latest: set[int] | None = None,
-                    period: tuple[dt.date, dt.date] | None = None) -> str:
+                    latest: set[int] | None = None) -> str:
     """Passages numbered and fenced as quoted data, for a prompt.
 
     Everything that comes from an article (headline, date, source, and the text or the
     excerpt of it that `texts` gives by passage number) is inside the fence; only the
-    passage number, and our marks, are outside: a story's latest report, and an article
-    published in the `period` the question names ("this week"). `latest` gives the passage
-    numbers to mark when the shown passages are a part of those retrieved.
+    passage number, and our mark of a story's latest report, are outside. `latest` gives
+    the passage numbers to mark when the shown passages are a part of those retrieved.
     """
     blocks = []
     latest = latest_reports(passages) if latest is None else latest
-    since, until = (period[0].isoformat(), period[1].isoformat()) if period else ("", "")
     for p in passages:
         a = p.article
         date = flat_field(a.date) or "undated"
@@ -57,10 +53,7 @@ def format_passages(passages: Sequence[Passage], texts: Mapping[int, str] | None
             date += f", {flat_field(a.source)}"
         text = (texts[p.n] if texts and p.n in texts else p.text).replace(FENCE, "'''")
         # Our words, outside the fence.
-        marks = (["the latest report of this story"] if p.n in latest else []) + (
-            ["published in the period the question asks about"]
-            if period and a.date and since <= a.date <= until else [])
-        mark = f" ({'; '.join(marks)})" if marks else ""
+        mark = " (the latest report of this story)" if p.n in latest else ""
         blocks.append(f"[{p.n}]{mark}\n{FENCE}\nHeadline: {flat_field(a.title)}\n"
                       f"Published: {date}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)

@@ -31,7 +31,6 @@ _RELATIVE = [
     (re.compile(r"\byesterday\b", re.I), 3),
     (re.compile(r"\b(this|past|last few|previous few) days?\b", re.I), 10),
     (re.compile(r"\b(this|the past|past) week(end)?\b", re.I), 7),
-    # Vague: "latest" news may be a month old; a named period is not.
     (re.compile(r"\b(recent|recently|latest|newest|lately|currently|so far|now|just)\b", re.I), 10),
     (re.compile(r"\blast week(end)?\b", re.I), 16),
     (re.compile(r"\b(this|the past|past) month\b", re.I), 31),
@@ -40,15 +39,9 @@ _RELATIVE = [
 ]
 
 
-_VAGUE = _RELATIVE[4][0]
-
-
-def relative_window(question: str, today: dt.date, vague: bool = True
-                    ) -> tuple[dt.date, dt.date] | None:
-    """The date range a relative phrase in the question points at, if any; with `vague`
-    false, only a named period ("this week", "yesterday"), not "latest" or "so far"."""
-    spans = [days for pattern, days in _RELATIVE
-             if (vague or pattern is not _VAGUE) and pattern.search(question)]
+def relative_window(question: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The date range a relative phrase in the question points at, if any."""
+    spans = [days for pattern, days in _RELATIVE if pattern.search(question)]
     if not spans:
         return None
     # Clamped: a `today` in the first days of year 1 has no date that many days before it.

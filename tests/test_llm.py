@@ -712,29 +712,6 @@ FLOOD_REPORTS = {
 }
 
 
-def test_the_prompt_marks_the_passages_published_in_the_period_the_question_names(
-        tmp_path: Path, embedder: Any, llm: FakeOpenAIServer) -> None:
-    """"This week" asked on 10 February: the reports of the 4th and the 7th are marked, the
-    one of the 2nd is not; "latest" names no period, so nothing is marked."""
-    from assistant.ingest import ingest
-
-    services = make_services(tmp_path / "store", embedder, llm="openai",
-                             openai_base_url=llm.url, openai_api_key="k", llm_max_retries=0,
-                             llm_gate=0)
-    ingest(services.open_store(create=True), services.embedder,
-           [write_articles(tmp_path / "articles", FLOOD_REPORTS)])
-    mark = "published in the period the question asks about"
-    for question, dates in (("How many people died in the Marlow floods this week?",
-                             {"2026-02-04", "2026-02-07"}),
-                            ("What is the latest death toll of the Marlow floods?", set())):
-        llm.enqueue("Eleven people have died [1].")
-        answer = services.asker.ask(question, today=dt.date(2026, 2, 10))
-        prompt = llm.requests[-1]["messages"][-1]["content"]
-        marked = {int(m) for m in re.findall(rf"^\[(\d+)\] \([^)\n]*{mark}\)$", prompt, re.M)}
-        assert {p.article.date for p in answer.passages if p.n in marked} == dates
-        assert len(marked) == len([p for p in answer.passages if p.article.date in dates])
-
-
 def test_a_second_look_shows_only_the_latest_report_of_a_story(
         tmp_path: Path, embedder: Any, llm: FakeOpenAIServer) -> None:
     """Small models refuse when reports of one story give different figures; on the second

@@ -16,7 +16,6 @@ from assistant.citations import MARKER, format_passages, latest_reports, normali
 from assistant.errors import LLMError
 from assistant.keyword import terms, words
 from assistant.prompts import PromptLibrary
-from assistant.retrieval import relative_window
 from assistant.types import Passage, Turn
 
 if TYPE_CHECKING:
@@ -209,14 +208,13 @@ class LLMAnswerer:
             passages, texts = focus(evidence, focused)
         elif self.excerpt_sentences:
             texts = {p.n: excerpt(p, evidence, self.excerpt_sentences) for p in evidence.passages}
-        today = evidence.today or dt.date.today()
+        today = (evidence.today or dt.date.today()).isoformat()
         user = self.prompts.render(
             "answer",
-            passages=format_passages(passages, texts, latest_reports(evidence.passages),
-                                     relative_window(evidence.question, today, vague=False)),
+            passages=format_passages(passages, texts, latest_reports(evidence.passages)),
             history=format_history(history),
             question=evidence.question,
-            today=today.isoformat(),
+            today=today,
         )
         return [
             {"role": "system", "content": self.prompts.template("answer_system").strip()},
