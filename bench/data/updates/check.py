@@ -57,6 +57,7 @@ WORDS = (150, 400)
 STORY_GAP_DAYS = (1, 31)
 REPRINT_GAP_DAYS = 2
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+STORY = "up"  # story ids: upNN (bench/data/updates-dev/check.py sets "ud")
 STORY_RE = re.compile(r"^up(\d{2})([a-d])-[a-z0-9-]+$")
 REPRINT_RE = re.compile(r"^rp(\d{2})([ab])-[a-z0-9-]+$")
 DISTRACTOR_RE = re.compile(r"^dx\d{2}-[a-z0-9-]+$")
@@ -170,17 +171,17 @@ def check_stories(arts: dict[str, dict], stories: dict[str, list[str]]) -> None:
     for num, ids in stories.items():
         letters = "".join(letter(a) for a in ids)
         if letters != "abcd"[: len(ids)]:
-            err(f"story up{num}: reports lettered {letters!r}, want a, b, ... without gaps")
+            err(f"story {STORY}{num}: reports lettered {letters!r}, want a, b, ... without gaps")
         if not 2 <= len(ids) <= 4:
-            err(f"story up{num}: {len(ids)} reports (want 2-4)")
+            err(f"story {STORY}{num}: {len(ids)} reports (want 2-4)")
         for prev, nxt in itertools.pairwise(ids):
             gap = (arts[nxt]["date"] - arts[prev]["date"]).days
             if not STORY_GAP_DAYS[0] <= gap <= STORY_GAP_DAYS[1]:
-                err(f"story up{num}: {nxt} is {gap} days after {prev} "
+                err(f"story {STORY}{num}: {nxt} is {gap} days after {prev} "
                     f"(want {STORY_GAP_DAYS[0]}-{STORY_GAP_DAYS[1]})")
         titles = [arts[a]["meta"]["title"] for a in ids]
         if len(set(titles)) != len(titles):
-            err(f"story up{num}: two reports share a headline")
+            err(f"story {STORY}{num}: two reports share a headline")
 
 
 def check_reprints(arts: dict[str, dict], pairs: dict[str, list[str]]) -> None:
@@ -282,8 +283,8 @@ def check_update(where: str, q: dict, qdate: dt.date | None, arts: dict[str, dic
         asked[num].append("between")
     else:
         asked[num].append(f"after report {letter(first)}")
-    if q.get("story") not in (None, f"up{num}"):
-        err(f"{where}: story {q.get('story')!r} but lists up{num}")
+    if q.get("story") not in (None, f"{STORY}{num}"):
+        err(f"{where}: story {q.get('story')!r} but lists {STORY}{num}")
     if q.get("asked") not in (None, asked[num][-1]):
         err(f"{where}: asked {q.get('asked')!r} but its date makes it {asked[num][-1]!r}")
 
@@ -361,7 +362,7 @@ def check_questions(arts: dict[str, dict], stories: dict[str, list[str]]) -> Cou
             stats["answerable, about a reprint"] += 1
     for num in stories:
         if sorted(asked.get(num, [])) != ["after-last", "between"]:
-            err(f"story up{num}: update questions asked {asked.get(num, [])}; "
+            err(f"story {STORY}{num}: update questions asked {asked.get(num, [])}; "
                 "want one after-last and one between")
     return stats
 
