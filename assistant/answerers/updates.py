@@ -202,12 +202,8 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
         names = replaced_values(info, c.text, kind)
         linked = value_key(phrase.text) in named or bool(
             names & {value_key(r.value) for r in reports})
-        if not linked:
-            if c.score < best.score - MAX_LOGIT_GAP:
-                continue
-            own = info.synonym_matches(set(terms(c.text)))
-            if shared and len(shared & own) < SAME_FACT_SHARE * len(shared):
-                continue
+        if not linked and not _answers_alike(info, best, shared, c):
+            continue
         seen_articles.add(c.article_id)
         reports.append(Report(c, phrase.text, date))
         named |= names
@@ -215,13 +211,21 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     if len(values) < 2:
         return None
     reports.sort(key=lambda r: r.date, reverse=True)
-    current = restated(reports[0], reports[1:], ranked[:UPDATE_DEPTH], info, span_model,
-                       top_phrase.kind)
+    current = restated(reports[0], reports[1:], ranked[:UPDATE_DEPTH], info, span_model, kind)
     # A value of another measure ("18,400 ballots" beside "41 percent" turnout) is another
     # fact, not an earlier value; the latest report still answers.
     earlier = [r for r in reports[1:] if value_key(r.value) != value_key(current.value)
                and same_measure(r.value, current.value)]
     return Update(current, earlier)
+
+
+def _answers_alike(info: QuestionInfo, best: Any, shared: set[str], other: Any) -> bool:
+    """Whether another report's sentence answers the question nearly as well as the best one
+    and shares the question's words the best one has (so it is about the same fact)."""
+    if other.score < best.score - MAX_LOGIT_GAP:
+        return False
+    own = info.synonym_matches(set(terms(other.text)))
+    return not shared or len(shared & own) >= SAME_FACT_SHARE * len(shared)
 
 
 def restated(current: Report, earlier: list[Report], candidates: list[Any], info: QuestionInfo,
