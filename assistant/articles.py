@@ -33,7 +33,7 @@ MAX_ARTICLE_CHARS = 1_000_000
 # before it is read.
 MAX_BYTES_PER_CHAR = 4
 _OPENED = re.compile(r"\A---[ \t]*\r?\n")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%d %b %Y")
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}\b")
@@ -398,7 +398,7 @@ def _parse_text(text: str, path: Path) -> Article:
     match = _FRONT_MATTER.match(text)
     if match:
         try:
-            loaded = load_front_matter(match.group(1))
+            loaded = load_front_matter(match.group(1) or "")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" (line {mark.line + 2})" if mark is not None else ""

@@ -245,6 +245,8 @@ class Retriever:
         if root == entry.article.id or root not in snapshot.articles:
             return entry.chunk_id, entry.article
         original = snapshot.articles[root]
+        if (original.date or "") > (entry.article.date or original.date or ""):
+            return entry.chunk_id, entry.article  # filed first but printed later: not the source
         chunk_id = chunk_id_of(original, _chunk_index(entry.chunk_id))
         body = self.body(root)
         if snapshot.chunks.get(chunk_id) != (root, entry.start, entry.end) or body is None \

@@ -199,7 +199,9 @@ class StoryIndex:
                     # A copy of a copy is a copy of the original.
                     root = db.execute("SELECT reprint_of FROM stories WHERE article_id=?",
                                       (other_id,)).fetchone()
-                    story_id, reprint_of = other_story, (root and root[0]) or other_id
+                    root_id = (root and root[0]) or other_id
+                    # An original refiled after an edit stays the original of its copies.
+                    story_id, reprint_of = other_story, None if root_id == article.id else root_id
                     break
                 if not (article.date and other_date) \
                         or _days(article.date, other_date) > FOLLOW_UP_DAYS:

@@ -258,7 +258,7 @@ class ClaimVerifier:
     def feed(self, piece: str) -> Iterator[Citation]:
         """The citations of the sentences this piece of text completes (each only once)."""
         self._text += piece
-        text = normalize_markers(self._text, len(self.checker.by_n))
+        text = normalize_markers(self._text, max(self.checker.by_n, default=0))
         regions = claim_regions(text)
         while self._done < len(regions) and _is_complete(text, regions, self._done):
             region = regions[self._done]
@@ -294,7 +294,7 @@ class ClaimVerifier:
 
     def finish(self, answer: str) -> CheckedAnswer:
         """The whole answer checked: the same per-sentence results the stream already sent."""
-        text = normalize_markers(answer, len(self.checker.by_n)).strip()
+        text = normalize_markers(answer, max(self.checker.by_n, default=0)).strip()
         regions = claim_regions(text)
         checked = [self._check(text[r.start:r.end]) for r in regions]
         pieces: list[str] = []

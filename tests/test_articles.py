@@ -268,6 +268,8 @@ def test_front_matter_never_closed_or_holding_lists_is_refused_by_name(tmp_path:
     """Found by a hostile trial: an unclosed block was indexed as the body with the title
     '---', and a list where text belongs was stored as "['a', 'b']"."""
     (tmp_path / "good.md").write_text("---\nid: good\nyear: 2024\n---\nBody.", encoding="utf-8")
+    (tmp_path / "bare.md").write_text("---\r\n---\r\nAn empty block is no front matter.",
+                                      encoding="utf-8")
     (tmp_path / "unclosed.md").write_text("---\nid: unclosed\ntitle: never closed\nBody.\n",
                                           encoding="utf-8")
     (tmp_path / "listed.md").write_text("---\nid: [1, 2]\n---\nBody.", encoding="utf-8")
@@ -279,8 +281,9 @@ def test_front_matter_never_closed_or_holding_lists_is_refused_by_name(tmp_path:
         '{"id": "fine", "title": 2024, "text": "Body."}\n', encoding="utf-8")
 
     articles, problems = read_articles([tmp_path])
-    assert sorted(a.id for a in articles) == ["fine", "good"]
+    assert sorted(a.id for a in articles) == ["bare", "fine", "good"]
     assert next(a for a in articles if a.id == "fine").title == "2024"
+    assert next(a for a in articles if a.id == "bare").body.startswith("An empty block")
     reasons = {p.path.replace(str(tmp_path) + "/", ""): p.reason for p in problems}
     assert "no line '---' closes it" in reasons["unclosed.md"]
     assert reasons["listed.md"] == "field 'id' must be text, not a list"

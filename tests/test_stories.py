@@ -167,6 +167,12 @@ def test_a_reprint_of_a_removed_article_is_an_original_and_never_loops(
     filed = store.stories.all()
     assert filed["orig"].reprint_of == "wire" and filed["wire"].reprint_of is None
     assert filed["orig"].story_id == filed["wire"].story_id
+    # An original edited and refiled stays the original, never a copy of itself.
+    (folder / "wire.md").write_text((folder / "wire.md").read_text(encoding="utf-8").replace(
+        "overnight", "during the night"), encoding="utf-8")
+    ingest(store, embedder, [folder])
+    filed = store.stories.all()
+    assert filed["wire"].reprint_of is None and filed["orig"].reprint_of == "wire"
 
 
 def test_the_original_is_cited_even_when_its_word_for_word_reprint_ranks_first(

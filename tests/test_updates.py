@@ -114,6 +114,16 @@ def test_values_of_one_fact() -> None:
     assert not same_measure("1937", "April 6")
     assert not same_measure("41 percent", "18,400 ballots")
     assert same_measure("12", "25 mph") and not same_measure("12", "25 mph", strict=True)
+    # Only amounts have units: names and dates of one fact are compared whole.
+    assert same_measure("Jane Doe", "John Smith") and same_measure("6 April", "20 June")
+
+
+def test_nothing_published_by_the_day_asked_is_a_refusal(quake: Any) -> None:
+    """The chess report is dated the 4th: asked on the 3rd, no report says who won, and the
+    confidence is that of the reports published by then (a review found "Kestrel" given)."""
+    answer = quake.asker.ask("Who won the national chess championship?",
+                             today=dt.date(2026, 3, 3))
+    assert not answer.grounded and "don't say" in answer.answer
 
 
 @pytest.mark.parametrize(("before", "replaced"), [
@@ -122,6 +132,8 @@ def test_values_of_one_fact() -> None:
     ("the final turnout was 41.9 percent, revised from the provisional ", True),
     ("The centre had been due to open on ", True), ("the toll rose to 26 from ", True),
     ("Turnout was ", False), ("more than ", False), ("will run from ", False),
+    ("Food parcels were sent to 300 families from ", False), ("It was first reported on ", False),
+    ("The hall, which previously housed ", False), ("the toll was previously put at ", True),
 ])
 def test_a_value_the_report_says_it_replaced(before: str, replaced: bool) -> None:
     assert bool(REPLACED.search(before)) is replaced

@@ -396,18 +396,19 @@ class ExtractiveAnswerer:
         info = QuestionInfo.of(evidence.question)
         candidates, x = sentence_candidates(evidence, info)
         candidates, x = rank_candidates(self.models.sentence, candidates, x)
-        found = best_phrase(self.models.span, info, candidates)
-        conf_x = confidence_features(evidence, info, candidates, x,
-                                     found.probability if found else 0.0)
-        confidence = float(self.models.confidence.probability(conf_x)[0])
-        # Asked as of a past day, the answer comes from reports published by then; the models
-        # were fitted with every passage in view, so the confidence is computed as they were.
+        # Asked as of a past day, the answer and the confidence in it come from the reports
+        # published by then (ranked, as the models were fitted, with every passage in view).
         later = {p.n for p in evidence.passages if not evidence.published(p)}
         if later and any(c.n in later for c in candidates):
             keep = [i for i, c in enumerate(candidates) if c.n not in later]
             candidates, x = [candidates[i] for i in keep], x[keep]
-        if found is not None and (found.source not in candidates or not plausible(
-                info, found.phrase, found.source.text)):
+        found = best_phrase(self.models.span, info, candidates)
+        conf_x = confidence_features(evidence, info, candidates, x,
+                                     found.probability if found else 0.0)
+        confidence = float(self.models.confidence.probability(conf_x)[0])
+        # The confidence reads the phrase the models were fitted on; the answer line shows
+        # only a plausible one (not a value the sentence says was replaced).
+        if found is not None and not plausible(info, found.phrase, found.source.text):
             found = best_phrase(self.models.span, info, candidates, strict=True)
         return Scored(info, candidates, x, conf_x, confidence, found)
 

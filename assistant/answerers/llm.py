@@ -326,7 +326,8 @@ class LLMAnswerer:
         draft.updates = [update.to_dict(evidence.question)]
 
     def _refused(self, text: str, evidence: Evidence) -> bool:
-        return not text or looks_like_refusal(text) or _bare(text, len(evidence.passages))
+        return not text or looks_like_refusal(text) or _bare(
+            text, max((p.n for p in evidence.passages), default=0))
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:
         scored, refusal = self.gated(evidence, history)

@@ -83,11 +83,17 @@ _MONEY_UNITS = frozenset(terms("pence penny pound pounds dollar dollars euro eur
 REPLACED = re.compile(
     r"(?:\b(?:up|down|increased|decreased|rose|risen|fell|fallen|dropped|revised|raised|"
     r"lowered|cut|reduced|changed|moved|pushed back|brought forward)"
-    r"|\b(?:to|at) [$£€]?[\d.,]+(?: \w+)?) from (?:the |a |an |its |their )?(?:\w+ )?$"
-    r"|\bcompared (?:with|to) (?:the |a |an )?(?:\w+ )?$|\bpreviously (?:\w+ ){0,2}$"
+    r"|\b(?:rose|risen|increased|fell|fallen|dropped|revised|raised|lowered|cut|reduced|climbed|"
+    r"jumped) (?:to|at) [$£€]?[\d.,]+(?: \w+)?) from (?:the |a |an |its |their )?(?:\w+ )?$"
+    r"|\bcompared (?:with|to) (?:the |a |an )?(?:\w+ )?$"
+    r"|\bpreviously (?:estimated|reported|put|given|set|scheduled|expected|announced)"
+    r"(?: at| as| on| for)?\s+$"
     r"|\bhad been (?:due|set|scheduled|expected|planned|slated)(?: to \w+)?"
-    r"(?: on| for| in| at)?\s+$|\b(?:initially|originally|first) (?:put|set|estimated|said|"
-    r"gave|reported|announced|scheduled)(?: \w+)?(?: at| as| on| for)?\s+$", re.I)
+    r"(?: on| for| in| at)?\s+$|\b(?:initially|originally) (?:put|set|estimated|gave|"
+    r"scheduled|planned|expected)(?: \w+)?(?: at| as| on| for)?\s+$", re.I)
+_CALENDAR = frozenset("january february march april may june july august september october "
+                      "november december monday tuesday wednesday thursday friday saturday "
+                      "sunday".split())
 # Who a count counts, where reports of one fact word it differently.
 _PEOPLE = frozenset(terms("people persons residents victims passengers individuals"))
 
@@ -110,10 +116,13 @@ def _measure(value: str) -> str:
 
 
 def _unit(value: str) -> str | None:
-    """The thing an amount counts ('flats' in '22 flats'); None for a bare number, a sum or
-    a share."""
+    """The thing an amount counts ('flats' in '22 flats'); None for a bare number, a sum, a
+    share, and anything not an amount (a name, a date: 'Jane Doe', '6 April')."""
     tokens = value.split()
-    unit = terms(tokens[-1]) if len(tokens) > 1 and tokens[-1].isalpha() else []
+    amount = len(tokens) > 1 and (tokens[0][:1].isdigit()
+                                  or bool(_NUMBER_WORD.fullmatch(tokens[0].lower())))
+    last = tokens[-1] if tokens else ""
+    unit = terms(last) if amount and last.isalpha() and last.lower() not in _CALENDAR else []
     if not unit or unit[0] in _MONEY_UNITS or _NUMBER_WORD.fullmatch(tokens[-1].lower()) \
             or unit[0] in ("percent", "percentag"):
         return None

@@ -28,6 +28,7 @@ base.ARTICLES = HERE / "articles"
 base.QUESTIONS = HERE / "questions.jsonl"
 base.WORDS = (150, 350)
 base.STORY = "ud"
+base.REPRINT_RE = base.DISTRACTOR_RE = re.compile(r"(?!)")  # this set has neither
 base.STORY_RE = re.compile(r"^ud(\d{2})([a-d])-[a-z0-9-]+$")
 HELD_OUT = HERE.parent / "updates" / "articles"
 YEAR = 2024
