@@ -107,7 +107,7 @@ class Asker:
             # A model reads whatever it is shown: an answer as of a past day (the question's
             # date) would take the figure of a later report. The extractive answerer weighs
             # dates in its ranker, which was fitted with every passage in view, and answers
-            # only from reports published by then (ExtractiveAnswerer.draft).
+            # only from reports published by then (ExtractiveAnswerer.score).
             evidence = evidence.as_of()
         answer_started = time.perf_counter()
         claims = (ClaimVerifier.for_evidence(evidence, self.retriever.embedder,

@@ -305,7 +305,14 @@ def _require_unicode(value: Any, field: str, path: Path) -> None:
                 f"{bad.start()}, which is not valid Unicode text")
 
 
-_KINDS = {list: "a list", dict: "a mapping", bool: "true/false"}
+_KINDS = {list: "a list", dict: "a mapping", bool: "true/false", int: "a number",
+          float: "a number"}
+
+
+def _kind(value: Any) -> str:
+    """How a value that is not text is named in an error ('a list', 'true/false')."""
+    return next((name for t, name in _KINDS.items() if isinstance(value, t)),
+                type(value).__name__)
 
 
 def _str_or_none(value: Any, field: str = "", path: Path | None = None) -> str | None:
@@ -313,9 +320,8 @@ def _str_or_none(value: Any, field: str = "", path: Path | None = None) -> str |
     would otherwise be stored as Python's spelling of it, "['a', 'b']")."""
     if value is None:
         return None
-    kind = next((name for t, name in _KINDS.items() if isinstance(value, t)), None)
-    if kind is not None and path is not None:
-        raise ArticleError(_shown(path), f"field {field!r} must be text, not {kind}"
+    if isinstance(value, (list, dict, bool)) and path is not None:
+        raise ArticleError(_shown(path), f"field {field!r} must be text, not {_kind(value)}"
                            + (" (quote it)" if isinstance(value, bool) else ""))
     text = str(value).strip()
     return text or None
@@ -472,9 +478,8 @@ def _article_from_object(obj: Any, path: Path, default_id: str, max_chars: int,
         raise ArticleError(str(path), "expected a JSON object with a 'text' field", line, item)
     text = obj.get("text")
     if text is not None and not isinstance(text, str):
-        kind = {int: "a number", float: "a number"}.get(type(text)) or _KINDS.get(
-            type(text), type(text).__name__)
-        raise ArticleError(str(path), f"field 'text' must be text, not {kind}", line, item)
+        raise ArticleError(str(path), f"field 'text' must be text, not {_kind(text)}", line,
+                           item)
     if not text or not text.strip():
         raise ArticleError(str(path), "missing or empty 'text' field", line, item)
     try:

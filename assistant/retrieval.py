@@ -264,12 +264,13 @@ class Retriever:
         snapshot = self._snapshot or self._current()
         articles = snapshot.articles
         kept_roots: set[str] = set()
+        shown: set[str] = set()  # articles with a passage among `passages`
         for i in np.argsort(-scores, kind="stable"):
             entry = pool.entries[i]
             if entry.article.id in exclude:
                 continue
             root = _root(stories, entry.article.id)
-            if root in kept_roots and not any(p.article.id == entry.article.id for p in passages):
+            if root in kept_roots and entry.article.id not in shown:
                 continue  # a reprint of an article already shown: it is "also reported by"
             start, end = entry.start, entry.end
             body = self.body(entry.article.id)
@@ -282,9 +283,9 @@ class Retriever:
             kept_shingles.append(shingles)
             kept_roots.add(root)
             # A copy already shown stays the source of its other passages.
-            chunk_id, article = (entry.chunk_id, entry.article) if any(
-                p.article.id == entry.article.id for p in passages) else self._original(
-                snapshot, entry, root, text)
+            chunk_id, article = (entry.chunk_id, entry.article) if entry.article.id in shown \
+                else self._original(snapshot, entry, root, text)
+            shown.add(article.id)
             passages.append(
                 Passage(
                     chunk_id=chunk_id,

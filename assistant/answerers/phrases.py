@@ -18,7 +18,7 @@ from assistant.question import DATE, NUMBER_WORDS, QuestionInfo
 
 _TOKEN = re.compile(r"[$£€]?\d[\d,.:]*%?|[A-Za-z][\w'’.&-]*|[“”\"‘’']")
 _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "and", "&", "for", "upon", "on"}
-_CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february "
+CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february "
                       "march april may june july august september october november "
                       "december".split())
 _AGE = re.compile(r"[\w]+-years?-old", re.I)
@@ -188,7 +188,7 @@ def _capital_runs(text: str) -> list[tuple[int, int]]:
                 j += 1
             elif (nxt.group().lower() in _CONNECTORS and j + 2 < len(tokens)
                   and tokens[j + 2].group()[0].isupper()
-                  and tokens[j + 2].group().rstrip(".").lower() not in _CALENDAR  # "Kew on Monday"
+                  and tokens[j + 2].group().rstrip(".").lower() not in CALENDAR  # "Kew on Monday"
                   and text[nxt.end():tokens[j + 2].start()] == " "):
                 j += 2
             else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answerers.phrases import Phrase, candidate_phrases, span_features
+from assistant.answerers.phrases import CALENDAR, Phrase, candidate_phrases, span_features
 from assistant.keyword import terms
 from assistant.models import LinearScorer
 from assistant.question import (
@@ -91,9 +91,6 @@ REPLACED = re.compile(
     r"|\bhad been (?:due|set|scheduled|expected|planned|slated)(?: to \w+)?"
     r"(?: on| for| in| at)?\s+$|\b(?:initially|originally) (?:put|set|estimated|gave|"
     r"scheduled|planned|expected)(?: \w+)?(?: at| as| on| for)?\s+$", re.I)
-_CALENDAR = frozenset("january february march april may june july august september october "
-                      "november december monday tuesday wednesday thursday friday saturday "
-                      "sunday".split())
 # Who a count counts, where reports of one fact word it differently.
 _PEOPLE = frozenset(terms("people persons residents victims passengers individuals"))
 
@@ -122,7 +119,7 @@ def _unit(value: str) -> str | None:
     amount = len(tokens) > 1 and (tokens[0][:1].isdigit()
                                   or bool(_NUMBER_WORD.fullmatch(tokens[0].lower())))
     last = tokens[-1] if tokens else ""
-    unit = terms(last) if amount and last.isalpha() and last.lower() not in _CALENDAR else []
+    unit = terms(last) if amount and last.isalpha() and last.lower() not in CALENDAR else []
     if not unit or unit[0] in _MONEY_UNITS or _NUMBER_WORD.fullmatch(tokens[-1].lower()) \
             or unit[0] in ("percent", "percentag"):
         return None
