@@ -863,22 +863,31 @@ def add_fallback_routes(app: FastAPI) -> None:
     JSON error shape: the chat window, mounted at `/` after these, would otherwise answer
     with its own 404 for any request no route takes whole."""
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
-    async def fallback(request: Request, rest: str) -> Any:
-        path = request.url.path
-        allowed = [m for m in methods if any(
-            route.matches({**request.scope, "method": m})[0] == Match.FULL
+    def allowed(request: Request, path: str) -> list[str]:
+        scope = {**request.scope, "path": path}
+        return [m for m in methods[:5] if any(
+            route.matches({**scope, "method": m})[0] == Match.FULL
             for route in app.routes  # not the chat window's mount, which takes any path
             if not isinstance(route, Mount) and getattr(route, "endpoint", None) is not fallback)]
-        if allowed:
+
+    async def fallback(request: Request) -> Any:
+        path = request.url.path
+        here = allowed(request, path)
+        if here and request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": ", ".join([*here, "OPTIONS"])})
+        if here:
             raise HTTPException(405, f"{request.method} is not allowed on {path}; use "
-                                     f"{' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+                                     f"{' or '.join(here)}", headers={"Allow": ", ".join(here)})
+        if path.endswith("/") and allowed(request, path.rstrip("/")):
+            raise HTTPException(404, f"no route {request.method} {path}; did you mean "
+                                     f"{path.rstrip('/')}?")
         raise HTTPException(404, "Not Found")
 
     for prefix in ("/api", "/v1"):
-        app.add_api_route(prefix + "/{rest:path}", fallback, include_in_schema=False,
-                          methods=methods)
+        for route in (prefix, prefix + "/{rest:path}"):
+            app.add_api_route(route, fallback, include_in_schema=False, methods=methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

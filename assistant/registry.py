@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.errors import StoreBusyError, StoreError, StoreMissingError
-from assistant.stories import Stories, StoryIndex, StoryInfo, StoryRow
+from assistant.stories import Stories, StoryIndex, StoryInfo, StoryRow, batches
 from assistant.types import Article, ArticleMeta, Chunk
 
 ChunkRow = tuple[str, str, int, int]  # chunk id, article id, start, end
@@ -49,9 +49,6 @@ def date_number(date: str | None) -> int:
 
 
 OPEN_END = 99_999_999  # the date number of a range with no end
-# Ids per request when reading by id: SQLite, and the Chroma server's SQLite, refuse a
-# statement with tens of thousands of parameters ("too many SQL variables").
-READ_BATCH = 500
 
 
 def date_bounds(since: str | None, until: str | None) -> tuple[int, int] | None:
@@ -492,18 +489,15 @@ class SqliteRegistry:
         ids = list(set(article_ids))
         if not ids:
             return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._connect().execute(
-            f"SELECT id, body FROM articles WHERE state='ready' AND id IN ({marks})", ids
-        )
-        return {r[0]: r[1] for r in rows}
+        db = self._connect()
+        return {r[0]: r[1] for part in batches(ids) for r in db.execute(
+            f"SELECT id, body FROM articles WHERE state='ready' AND id IN "
+            f"({','.join('?' * len(part))})", part)}
 
     def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
         ids = list(dict.fromkeys(chunk_ids))
         out = {}
-        # In parts: SQLite takes at most 32,766 parameters in one statement.
-        for b in range(0, len(ids), READ_BATCH):
-            part = ids[b : b + READ_BATCH]
+        for part in batches(ids):
             rows = self._connect().execute(
                 'SELECT id, article_id, start, "end", sentences, sentence_vectors FROM chunks'
                 f" WHERE id IN ({','.join('?' * len(part))})",
@@ -789,8 +783,8 @@ class ChromaRegistry:
         answers "too many SQL variables" to one request for tens of thousands."""
         unique = list(dict.fromkeys(ids))
         found: list[tuple[str, dict[str, Any]]] = []
-        for b in range(0, len(unique), READ_BATCH):
-            got = self._call(kind, "get", ids=unique[b : b + READ_BATCH], include=["metadatas"])
+        for part in batches(unique):
+            got = self._call(kind, "get", ids=list(part), include=["metadatas"])
             found.extend(zip(got["ids"], got["metadatas"], strict=True))
         return found
 
@@ -986,10 +980,12 @@ class ChromaStories:
         cache = self._current_cache()
         self._mark_cache("")
         orphans = cache.remove(ids)
+        # The copies' new filings go up first: a crash before the deletes below leaves no
+        # copy pointing at a removed original, only a removal the next prune finishes.
+        if orphans:
+            self._upload(cache.rows(orphans))
         self._registry._delete("stories", ids)
         self._registry._delete("story_filing", ids)  # second: see _current_cache
-        if orphans:  # reprints of removed articles are originals now
-            self._upload(cache.rows(orphans))
         self._publish()
         return orphans
 

@@ -19,7 +19,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,6 +129,13 @@ def resemblance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.isin(union, both).sum()) / len(union)
 
 
+def batches(ids: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """`ids` in parts small enough for one SQL statement: SQLite, and the Chroma server's
+    SQLite, refuse one with tens of thousands of parameters ("too many SQL variables")."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def _days(a: str, b: str) -> int:
     import datetime as dt
 
@@ -218,29 +225,35 @@ class StoryIndex:
         db.executemany("INSERT INTO story_names VALUES (?, ?)", [(n, article.id) for n in names])
 
     def remove(self, article_ids: Iterable[str]) -> list[str]:
-        """Forget these articles; their reprints become originals (a reprint pointing at a
-        removed article would dangle, and point back at it once it is added again). Returns
-        the articles whose filing that changed."""
-        ids = [(i,) for i in article_ids]
+        """Forget these articles. A removed original's copies stay one family: the earliest
+        becomes the original and the others its reprints (a reprint pointing at a removed
+        article would dangle, and point back at it once it is added again). Returns the
+        articles whose filing that changed."""
+        ids = list(dict.fromkeys(article_ids))
         if not ids:
             return []
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("DELETE FROM story_names WHERE article_id=?", ids)
-            db.executemany("DELETE FROM stories WHERE article_id=?", ids)
-            marks = ",".join("?" * len(ids))
-            orphans = [r[0] for r in db.execute(
-                f"SELECT article_id FROM stories WHERE reprint_of IN ({marks})",
-                [i for (i,) in ids])]
-            db.executemany("UPDATE stories SET reprint_of=NULL WHERE article_id=?",
-                           [(o,) for o in orphans])
+            db.executemany("DELETE FROM story_names WHERE article_id=?", [(i,) for i in ids])
+            db.executemany("DELETE FROM stories WHERE article_id=?", [(i,) for i in ids])
+            copies: dict[str, list[str]] = {}
+            for part in batches(ids):
+                for copy, original in db.execute(
+                        "SELECT article_id, reprint_of FROM stories "
+                        f"WHERE reprint_of IN ({','.join('?' * len(part))}) "
+                        "ORDER BY coalesce(date, '9999'), article_id", part):
+                    copies.setdefault(original, []).append(copy)
+            for first, *rest in copies.values():
+                db.execute("UPDATE stories SET reprint_of=NULL WHERE article_id=?", (first,))
+                db.executemany("UPDATE stories SET reprint_of=? WHERE article_id=?",
+                               [(first, r) for r in rest])
             db.execute("UPDATE story_version SET value = value + 1")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return orphans
+        return [c for family in copies.values() for c in family]
 
     def version(self) -> int:
         """Goes up with every change, so readers know when to reload."""
@@ -268,13 +281,11 @@ class StoryIndex:
 
     def rows(self, article_ids: Iterable[str]) -> list[StoryRow]:
         """These articles' filings as stored (to copy them elsewhere)."""
-        ids = list(article_ids)
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        return [(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6])) for r in
-                self._connect().execute(f"SELECT * FROM stories WHERE article_id IN ({marks})",
-                                        ids)]
+        db = self._connect()
+        return [(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6]))
+                for part in batches(list(dict.fromkeys(article_ids)))
+                for r in db.execute("SELECT * FROM stories WHERE article_id IN "
+                                    f"({','.join('?' * len(part))})", part)]
 
     def replace_all(self, rows: Iterable[StoryRow]) -> None:
         """Make these filings the whole index (a copy of filings kept elsewhere)."""

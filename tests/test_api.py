@@ -624,6 +624,17 @@ def test_a_wrong_method_or_unknown_route_gets_the_json_error_with_the_chat_windo
     assert reply.status_code == 404
     assert reply.json()["error"]["message"] == "no route GET /api/nothing-here; see /docs"
     assert httpx.get(f"{server}/api/articles", timeout=30).status_code == 200
+    # The bare prefix, a trailing slash, HEAD and OPTIONS too (found in review).
+    reply = httpx.get(f"{server}/api", timeout=30)
+    assert reply.status_code == 404 and "see /docs" in reply.json()["error"]["message"]
+    reply = httpx.post(f"{server}/api/answer/", json={"question": QUESTION}, timeout=30)
+    assert reply.status_code == 404
+    assert reply.json()["error"]["message"].endswith("did you mean /api/answer?")
+    reply = httpx.options(f"{server}/api/answer", timeout=30)
+    assert reply.status_code == 204 and reply.headers["allow"] == "POST, OPTIONS"
+    reply = httpx.head(f"{server}/api/answer", timeout=30)
+    assert reply.status_code == 405 and reply.headers["allow"] == "POST"
+    assert httpx.head(f"{server}/api/articles", timeout=30).headers["allow"] == "GET"
 
 
 def test_a_body_that_is_not_utf8_json_or_not_sent_as_json_is_named_so(server: str) -> None:

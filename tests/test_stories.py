@@ -195,3 +195,41 @@ def test_the_original_is_cited_even_when_its_word_for_word_reprint_ranks_first(
     assert top.article.id == "orig" and [a.id for a in top.also_reported_by] == ["wire"]
     body = store.registry.body("orig")
     assert all(body[c.start:c.end] == c.quote for c in answer.citations)
+
+
+def test_the_copies_of_a_removed_original_stay_one_family(tmp_path: Path) -> None:
+    """Found in review: removing an original left its two copies as two unrelated originals,
+    both shown as sources."""
+    import numpy as np
+
+    from assistant.stories import StoryIndex
+    from assistant.types import Article
+
+    index = StoryIndex(tmp_path / "stories.db")
+    vector = np.ones(8, dtype=np.float32)
+    days = {"orig": "2026-03-03", "wire-b": "2026-03-05", "wire-a": "2026-03-04"}
+    index.assign([Article(i, f"Quake report {i}", WIRE_BODY, f"{i}.md", d)
+                  for i, d in days.items()], {i: vector for i in days})
+    assert {i: s.reprint_of for i, s in index.all().items()} == {
+        "orig": None, "wire-a": "orig", "wire-b": "orig"}
+    assert sorted(index.remove(["orig"])) == ["wire-a", "wire-b"]
+    # The earliest copy is the original now, and the other copies its reprints.
+    filed = index.all()
+    assert {i: s.reprint_of for i, s in filed.items()} == {"wire-a": None, "wire-b": "wire-a"}
+    assert filed["wire-a"].story_id == filed["wire-b"].story_id
+
+
+def test_a_prune_of_more_articles_than_one_sql_statement_takes(tmp_path: Path) -> None:
+    """SQLite refuses a statement with more than 32,766 parameters; a prune of a large
+    archive names more articles than that."""
+    import numpy as np
+
+    from assistant.stories import StoryIndex
+    from assistant.types import Article
+
+    index = StoryIndex(tmp_path / "stories.db")
+    index.assign([Article("kept", "Kept", "A short note.", "kept.md")],
+                 {"kept": np.ones(8, dtype=np.float32)})
+    many = [f"gone-{n}" for n in range(40_000)]
+    assert index.remove(["kept", *many]) == []
+    assert index.all() == {} and index.rows(many) == []
