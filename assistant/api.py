@@ -660,7 +660,8 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         story = [{"id": m.id, "title": m.title, "date": m.date, "source": m.source,
                   "url": m.url, "reprint_of": reprint}
                  for m, reprint in services.retriever.story(article_id)]
-        return {**meta.to_dict(), "body": body, "story": story}
+        return {**meta.to_dict(), "authors": list(services.store.registry.authors(article_id)),
+                "body": body, "story": story}
 
     @openai.post("/chat/completions", response_model=None, summary="OpenAI chat completions")
     def chat_completions(body: ChatRequest) -> Any:

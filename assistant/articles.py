@@ -210,10 +210,13 @@ def read_file(path: Path, max_chars: int = MAX_ARTICLE_CHARS) -> Iterator[Locate
 
 def content_hash(article: Article) -> str:
     """A hash of everything that ends up in the index, so any change re-indexes the article."""
-    payload = json.dumps(
-        [article.id, article.title, article.date, article.source, article.url, article.body],
-        ensure_ascii=False,
-    )
+    fields: list[Any] = [article.id, article.title, article.date, article.source, article.url,
+                         article.body]
+    # Bylines count only when there are some, so an article without any keeps the hash it
+    # had before they were stored (and is not indexed again for them).
+    if article.authors:
+        fields.append(list(article.authors))
+    payload = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -30,7 +30,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL, state TEXT NOT NULL, title TEXT NOT NULL,
     date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, body TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL DEFAULT 0
+    n_chunks INTEGER NOT NULL DEFAULT 0, authors TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
@@ -164,6 +164,10 @@ class Registry(Protocol):
         given and the stored article is another version."""
         ...
 
+    def authors(self, article_id: str) -> tuple[str, ...]:
+        """The bylines of a ready article (none for one stored by a version before 0.19)."""
+        ...
+
     def bodies(self, article_ids: Iterable[str]) -> dict[str, str]: ...
 
     def chunk_records(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]: ...
@@ -225,10 +229,13 @@ class SqliteRegistry:
         self._write_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
-            if "vector" not in columns:  # a registry written before chunk vectors were kept
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
+            # Columns a registry written by an older version lacks (another process may add
+            # one at the same moment: then ALTER fails, and the column is there).
+            for table, column in (("chunks", "vector BLOB"), ("articles", "authors TEXT")):
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column.split()[0] not in have:
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         self.stories: Stories = StoryIndex(path)
 
     def _connect(self) -> sqlite3.Connection:
@@ -304,11 +311,11 @@ class SqliteRegistry:
 
     def load_articles(self) -> list[Article]:
         rows = self._connect().execute(
-            "SELECT id, title, body, path, date, source, url, hash FROM articles"
+            "SELECT id, title, body, path, date, source, url, hash, authors FROM articles"
             " WHERE state='ready' ORDER BY id"
         )
         return [Article(id=r[0], title=r[1], body=r[2], path=r[3], date=r[4], source=r[5],
-                        url=r[6], content_hash=r[7]) for r in rows]
+                        url=r[6], content_hash=r[7], authors=_authors(r[8])) for r in rows]
 
     def mark(self, articles: Sequence[Article], state: str) -> None:
         with self._write_lock:
@@ -346,14 +353,14 @@ class SqliteRegistry:
                 db.executemany("DELETE FROM chunks WHERE article_id=?", ids)
                 db.executemany(
                     """INSERT INTO articles (id, hash, state, title, date, source, url, path, body,
-                       n_chunks) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)
+                       n_chunks, authors) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT(id) DO UPDATE SET hash=excluded.hash, state='ready',
                        title=excluded.title, date=excluded.date, source=excluded.source,
                        url=excluded.url, path=excluded.path, body=excluded.body,
-                       n_chunks=excluded.n_chunks""",
+                       n_chunks=excluded.n_chunks, authors=excluded.authors""",
                     [
                         (a.id, a.content_hash, a.title, a.date, a.source, a.url, a.path, a.body,
-                         len(chunks[a.id]))
+                         len(chunks[a.id]), json.dumps(a.authors))
                         for a in articles
                     ],
                 )
@@ -484,6 +491,11 @@ class SqliteRegistry:
             (article_id, content_hash, content_hash),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def authors(self, article_id: str) -> tuple[str, ...]:
+        row = self._connect().execute(
+            "SELECT authors FROM articles WHERE id=? AND state='ready'", (article_id,)).fetchone()
+        return () if row is None else _authors(row[0])
 
     def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
         ids = list(set(article_ids))
@@ -738,7 +750,7 @@ class ChromaRegistry:
 
         def texts() -> Iterator[tuple[str, str]]:
             # Streamed page by page: a million chunks' texts never sit in memory at once.
-            for article_id, body in self._ready_bodies(articles):
+            for article_id, body, _ in self._ready_bodies(articles):
                 for chunk_id, start, end in json.loads(articles.chunks[article_id]):
                     yield chunk_id, body[start:end]
 
@@ -747,17 +759,17 @@ class ChromaRegistry:
     def load_articles(self) -> list[Article]:
         articles = self._read_articles()
         found = []
-        for article_id, body in self._ready_bodies(articles):
-            found.append(articles.ready[article_id].with_body(body))
+        for article_id, body, authors in self._ready_bodies(articles):
+            found.append(replace(articles.ready[article_id].with_body(body), authors=authors))
         return sorted(found, key=lambda a: a.id)
 
-    def _ready_bodies(self, articles: _Articles) -> Iterator[tuple[str, str]]:
-        """(id, body) of every article ready in `articles`, in the server's order."""
+    def _ready_bodies(self, articles: _Articles) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+        """(id, body, authors) of every article ready in `articles`, in the server's order."""
         for page in self._scan("bodies", ["metadatas"]):
             for article_id, stored in zip(page["ids"], page["metadatas"], strict=True):
                 meta = articles.ready.get(article_id)
                 if meta is not None and meta.content_hash == stored["hash"]:
-                    yield article_id, _unpack_text(stored["body"])
+                    yield article_id, _unpack_text(stored["body"]), _authors(stored.get("authors"))
                 # else: written after the records were read, the next generation's
 
     def body(self, article_id: str, content_hash: str | None = None) -> str | None:
@@ -768,6 +780,13 @@ class ChromaRegistry:
                 return None
             content_hash = str(got["metadatas"][0]["hash"])
         return self._bodies([article_id], {article_id: content_hash}).get(article_id)
+
+    def authors(self, article_id: str) -> tuple[str, ...]:
+        got = self._call("articles", "get", ids=[article_id], include=["metadatas"])
+        if not got["ids"] or got["metadatas"][0]["state"] != "ready":
+            return ()
+        return next((_authors(m.get("authors")) for _, m in self._get([article_id], "bodies")
+                     if m["hash"] == got["metadatas"][0]["hash"]), ())
 
     def bodies(self, article_ids: Iterable[str]) -> dict[str, str]:
         got = self._get(list(article_ids), "articles")
@@ -826,7 +845,8 @@ class ChromaRegistry:
                  sentence_vectors[c.id].astype(np.float16).tobytes()).decode("ascii")}
             for c in listed])
         self._write("bodies", "upsert", ids,
-                    [{"hash": a.content_hash, "body": _pack_text(a.body)} for a in articles])
+                    [{"hash": a.content_hash, "body": _pack_text(a.body),
+                      "authors": json.dumps(a.authors)} for a in articles])
         self.set_meta("embedding_model", embedding_model)
         generation = self._next_generation()
         self._write("articles", "upsert", ids, [
@@ -1047,6 +1067,11 @@ def _placeholders(ids: Sequence[str]) -> list[list[float]]:
 
 def _pack_text(text: str) -> str:
     return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+
+
+def _authors(stored: str | None) -> tuple[str, ...]:
+    """Bylines as stored (a JSON list); none in a record from before they were kept."""
+    return tuple(json.loads(stored)) if stored else ()
 
 
 def _unpack_text(packed: str) -> str:

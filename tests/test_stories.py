@@ -233,3 +233,55 @@ def test_a_prune_of_more_articles_than_one_sql_statement_takes(tmp_path: Path) -
     many = [f"gone-{n}" for n in range(40_000)]
     assert index.remove(["kept", *many]) == []
     assert index.all() == {} and index.rows(many) == []
+
+
+@pytest.mark.parametrize("mode", ["embedded", "server"])
+def test_an_articles_bylines_are_stored_and_shown_by_the_article_route(
+        tmp_path: Path, services_factory: Any, request: pytest.FixtureRequest, mode: str) -> None:
+    """Found by a hostile trial: `authors` was read from front matter and then dropped, so
+    `/api/articles/{id}` could not give it."""
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+
+    url = request.getfixturevalue("chroma_server") if mode == "server" else None
+    services = services_factory(chroma_url=url)
+    store = services.open_store(create=True)
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "quake.md").write_text(
+        "---\nid: quake\ntitle: Kestrel earthquake toll rises\ndate: 2026-03-03\n"
+        "authors: [Ana Ruiz, Tom Okafor]\n---\n" + WIRE_BODY, encoding="utf-8")
+    write_articles(folder, {"plain": ("No byline", "2026-03-04", "A short note on the fair.\n")})
+    ingest(store, services.embedder, [folder])
+    client = TestClient(create_app(services, ui=False))
+    assert client.get("/api/articles/quake").json()["authors"] == ["Ana Ruiz", "Tom Okafor"]
+    assert client.get("/api/articles/plain").json()["authors"] == []
+    # Kept when the articles are chunked again from the store, without their files.
+    assert {a.id: a.authors for a in store.registry.load_articles()}["quake"] == (
+        "Ana Ruiz", "Tom Okafor")
+
+
+def test_a_registry_from_before_bylines_were_kept_opens_and_keeps_its_articles(
+        tmp_path: Path, services_factory: Any) -> None:
+    import sqlite3
+
+    from assistant.articles import content_hash
+    from assistant.types import Article
+
+    services = services_factory()
+    store = services.open_store(create=True)
+    ingest(store, services.embedder, [CORPUS])
+    path = store.registry.path
+    store.close()
+    with sqlite3.connect(path) as db:  # as version 0.18 left it
+        db.execute("DROP INDEX articles_ready")
+        db.execute("ALTER TABLE articles DROP COLUMN authors")
+    older = services_factory()
+    report = ingest(older.open_store(), older.embedder, [CORPUS])
+    # An article without bylines keeps its hash: nothing is indexed again.
+    assert report.unchanged == 46 and report.chunks_embedded == 0
+    assert older.store.registry.authors("c37-wire-port-ellery-strike") == ()
+    plain = Article("a", "T", "Body.", "a.md", "2026-01-01")
+    assert content_hash(plain) != content_hash(Article("a", "T", "Body.", "a.md", "2026-01-01",
+                                                       authors=("Ana Ruiz",)))
