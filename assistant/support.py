@@ -6,7 +6,7 @@ answer's new words found in it, plus embedding similarity). If it does not, the 
 passages are tried, and a sentence the model left without a marker gets the passage that
 supports it. A sentence nothing supports is reported in `unsupported_sentences`, never cited.
 A sentence that only restates the question carries no claim; an answer made only of those is
-a refusal.
+a refusal, and so is one that gives no count when the question asks for one.
 
 The same check runs sentence by sentence while an answer streams in (`ClaimVerifier.feed`),
 so each citation can be sent as soon as its sentence is complete.
@@ -32,11 +32,15 @@ from assistant.citations import (
 )
 from assistant.embeddings import Embedder
 from assistant.keyword import terms, words
+from assistant.question import NUMBER_WORDS, asks_count
 from assistant.types import Citation, Passage, Span
 
 # The least support a cited sentence must give a claim (see `support_score`); measured on the
 # LLM tuning sample, bench/README.md "The LLM answerer".
 MIN_SUPPORT = 0.5
+# A count: a number not given as a share ("47.6%", "12 percent").
+_COUNT = re.compile(rf"(?:\b(?:{NUMBER_WORDS})\b|\b\d(?:[\d,.]*\d)?)(?![\d,.]*\s*(?:%|per ?cent))",
+                    re.I)
 _MARKERS_WITH_SPACE = re.compile(r"[ \t]*" + MARKER.pattern)
 _CLOSING = re.compile(r"[.!?]+[\"'”’)]*$")
 _LABEL = re.compile(r"^\s*(?:answer|final answer)\s*:\s*", re.I)
@@ -306,7 +310,10 @@ class ClaimVerifier:
         pieces.append(text[last:])
         rewritten = _tidy("".join(pieces))
         claims = [c for c in checked if c.claim]
-        if not claims:  # only restates the question
+        # An answer that only restates the question, or that gives no count when a count is
+        # asked for ("47.6% [1]" for "How many votes ..."), answers nothing.
+        if not claims or (asks_count(self.checker.evidence.question)
+                          and not any(_COUNT.search(bare(c.text)) for c in claims)):
             return CheckedAnswer(NOT_IN_ARTICLES, [], [], grounded=False, changed=0)
         citations = self._citations(checked)
         return CheckedAnswer(

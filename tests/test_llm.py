@@ -126,6 +126,20 @@ def test_an_answer_that_only_restates_the_question_is_a_refusal(
     assert answer.answer == "The articles don't say."
 
 
+def test_a_share_given_for_a_count_is_a_refusal(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """Measured with a real small model: asked for a candidate's votes, which no article
+    gives, it answered with the candidate's share."""
+    question = "How many votes did Daniel Whitcombe receive in the mayoral election?"
+    asker = llm_asker(news_services, embedder, llm.url, llm_gate=0)
+    llm.enqueue("Whitcombe received 47.6 percent of the vote [1].")
+    answer = asker.ask(question)
+    assert not answer.grounded and answer.answer == "The articles don't say."
+    # A count is an answer, checked like any other.
+    llm.enqueue("The margin was about 6,900 votes [1].")
+    assert "6,900" in asker.ask(question).answer
+
+
 @pytest.mark.parametrize("reply", [
     "The passages do not mention who won the 2022 World Cup.",
     "There is no information about the 2022 World Cup in the articles.",
