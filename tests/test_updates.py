@@ -116,6 +116,13 @@ def test_values_of_one_fact() -> None:
     assert same_measure("12", "25 mph") and not same_measure("12", "25 mph", strict=True)
     # Only amounts have units: names and dates of one fact are compared whole.
     assert same_measure("Jane Doe", "John Smith") and same_measure("6 April", "20 June")
+    # A street is not an organisation, nor a name a date or a count (found in LLM mode:
+    # "Earlier reports gave Riverton Metro Transit Authority" after "near Fulton Street").
+    assert not same_measure("Fulton Street", "Riverton Metro Transit Authority")
+    assert not same_measure("Feb 11", "Westbrook Primary School")
+    assert not same_measure("Anton Reeves", "nine")
+    assert same_measure("Anton Reeves", "Maeve Kinsella")
+    assert same_measure("Kestle Fields", "Tarrow Ice Dome")
 
 
 def test_nothing_published_by_the_day_asked_is_a_refusal(quake: Any) -> None:

@@ -95,9 +95,28 @@ REPLACED = re.compile(
 _PEOPLE = frozenset(terms("people persons residents victims passengers individuals"))
 
 
+# The last word of a place's name, and any word of an organisation's.
+_PLACE_ENDS = frozenset("street road avenue lane square station park bridge river lake "
+                        "county city town village harbour harbor port airport stadium".split())
+_ORGANISATION_WORDS = frozenset(
+    "authority council company corporation inc ltd plc group association union department "
+    "agency commission board bank university college school hospital club party court police "
+    "ministry services trust foundation institute committee office".split())
+
+
 def _measure(value: str) -> str:
     """What a value counts: 'percent' ('41 percent', '4.2%'), 'money' ('$1.2 billion',
-    '455 pence'), 'year' ('1937') or 'count' ('18,400 ballots', 'Eleven', 'April 6')."""
+    '455 pence'), 'year' ('1937') or 'count' ('18,400 ballots', 'Eleven', 'April 6'); for a
+    name, 'place' ('Fulton Street'), 'organisation' ('Riverton Metro Transit Authority') or
+    'name' (any other)."""
+    name = re.findall(r"[a-z]+", value.lower())
+    if name and not re.search(r"\d", value) and not any(
+            _NUMBER_WORD.fullmatch(w) or w in CALENDAR for w in name):
+        if name[-1] in _PLACE_ENDS:
+            return "place"
+        if _ORGANISATION_WORDS & set(name):
+            return "organisation"
+        return "name"
     if "%" in value:
         return "percent"
     if re.search(r"[$£€]", value):
@@ -138,7 +157,10 @@ def same_measure(a: str, b: str, strict: bool = False) -> bool:
     """Whether two values can be one fact's: '41 percent' and '18,400 ballots' cannot, nor
     '22 flats' and 'five residents', nor the year 1937 and April 6. `strict`: nor '15' and
     '25 mph' (a count told shortly and one with its unit)."""
-    if _measure(a) != _measure(b):
+    measures = {_measure(a), _measure(b)}
+    # A name of a kind not known may be a place's or an organisation's.
+    if len(measures) > 1 and not (len(measures) == 2 and "name" in measures
+                                  and measures <= {"name", "place", "organisation"}):
         return False
     unit_a, unit_b = _unit(a), _unit(b)
     if not unit_a or not unit_b:
