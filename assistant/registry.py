@@ -989,7 +989,8 @@ class ChromaStories:
         registry._write("story_filing", "upsert", ids, [
             {"story_id": r[1], "reprint_of": r[2] or "", "date": r[3] or "", "names": r[4],
              "vector": base64.b64encode(r[5]).decode("ascii"),
-             "sketch": base64.b64encode(r[6]).decode("ascii")} for r in rows])
+             "sketch": base64.b64encode(r[6]).decode("ascii"), "figures": r[7] or ""}
+            for r in rows])
         registry._write("stories", "upsert", ids, [
             {"story_id": r[1], "reprint_of": r[2] or "", "date": r[3] or ""} for r in rows])
 
@@ -1044,7 +1045,8 @@ class ChromaStories:
         for page in self._registry._scan("story_filing", ["metadatas"]):
             for article_id, m in zip(page["ids"], page["metadatas"], strict=True):
                 yield (article_id, m["story_id"], m["reprint_of"] or None, m["date"] or None,
-                       m["names"], base64.b64decode(m["vector"]), base64.b64decode(m["sketch"]))
+                       m["names"], base64.b64decode(m["vector"]), base64.b64decode(m["sketch"]),
+                       m.get("figures") or None)
 
     @contextlib.contextmanager
     def _cache_db(self) -> Iterator[sqlite3.Connection]:

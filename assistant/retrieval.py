@@ -19,7 +19,7 @@ from assistant.keyword import KeywordIndex, terms, words
 from assistant.models import LinearScorer
 from assistant.question import QuestionInfo
 from assistant.store import Store, View, date_bounds, date_number
-from assistant.stories import StoryInfo
+from assistant.stories import StoryInfo, figures, same_figures
 from assistant.types import ArticleMeta, Passage
 
 RRF_K = 60
@@ -258,7 +258,7 @@ class Retriever:
         """The pool's best `k` passages, skipping articles in `exclude` and reprinted copies."""
         scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
         passages: list[Passage] = []
-        kept_shingles: list[set[tuple[str, ...]]] = []
+        kept_shingles: list[tuple[set[tuple[str, ...]], list[str]]] = []
         _, stories, copies = self._story_tables()
         # The snapshot the pool came from, not a newer one: bodies are cut at its offsets.
         snapshot = self._snapshot or self._current()
@@ -277,10 +277,11 @@ class Retriever:
             if body is None:
                 continue
             text = body[start:end]
-            shingles = _shingles(text)
-            if any(_jaccard(shingles, other) >= 0.5 for other in kept_shingles):
+            shingles, numbers = _shingles(text), figures(text)
+            if any(_jaccard(shingles, other) >= 0.5 and same_figures(numbers, other_numbers)
+                   for other, other_numbers in kept_shingles):
                 continue  # the same wire story reprinted: keep the first copy only
-            kept_shingles.append(shingles)
+            kept_shingles.append((shingles, numbers))
             kept_roots.add(root)
             # A copy already shown stays the source of its other passages.
             chunk_id, article = (entry.chunk_id, entry.article) if entry.article.id in shown \

@@ -14,6 +14,7 @@ the registry file beside the articles, in tables of their own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -42,7 +43,7 @@ COMMON_NAME_SHARE = 0.2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
     article_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, reprint_of TEXT,
-    date TEXT, names TEXT NOT NULL, vector BLOB NOT NULL, sketch BLOB NOT NULL
+    date TEXT, names TEXT NOT NULL, vector BLOB NOT NULL, sketch BLOB NOT NULL, figures TEXT
 );
 CREATE INDEX IF NOT EXISTS stories_by_story ON stories(story_id);
 CREATE TABLE IF NOT EXISTS story_names (name TEXT NOT NULL, article_id TEXT NOT NULL);
@@ -71,8 +72,9 @@ class StoryInfo:
 
 
 # One article's filing as stored: article id, story id, reprint_of, date, names (JSON), mean
-# chunk vector (float16 bytes), sketch (uint64 bytes).
-StoryRow = tuple[str, str, str | None, str | None, str, bytes, bytes]
+# chunk vector (float16 bytes), sketch (uint64 bytes), figures (JSON; None when filed by a
+# version before they were kept).
+StoryRow = tuple[str, str, str | None, str | None, str, bytes, bytes, str | None]
 
 
 class Stories(Protocol):
@@ -108,6 +110,17 @@ def article_names(article: Article) -> list[str]:
                 counts[part] = counts.get(part, 0) + 1
     ranked = sorted(counts, key=lambda n: (-counts[n], n))
     return ranked[:NAMES_PER_ARTICLE]
+
+
+def figures(text: str) -> list[str]:
+    """The numbers an article gives, sorted."""
+    return sorted({m.group().rstrip(".,") for m in re.finditer(r"\d[\d,.]*", text)})
+
+
+def same_figures(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two texts can be copies of one: a copy, or one cut short, gives no figure the
+    other does not; an update of the same wire text ("has risen to 12" for "11") does."""
+    return set(a) <= set(b) or set(b) <= set(a)
 
 
 def sketch(text: str) -> np.ndarray:
@@ -150,6 +163,10 @@ class StoryIndex:
         self._local = threading.local()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(stories)")}
+            if "figures" not in have:  # filed by a version before figures were kept
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    db.execute("ALTER TABLE stories ADD COLUMN figures TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -183,6 +200,7 @@ class StoryIndex:
                     total: int) -> None:
         names = article_names(article)
         own_sketch = sketch(article.body)
+        own_figures = figures(article.body)
         vector = vector / (np.linalg.norm(vector) or 1.0)
         story_id, reprint_of = article.id, None
         if names:
@@ -195,14 +213,20 @@ class StoryIndex:
             if useful:
                 marks = ",".join("?" * len(useful))
                 rows = db.execute(
-                    "SELECT s.article_id, s.story_id, s.date, s.vector, s.sketch, count(*) AS c "
+                    "SELECT s.article_id, s.story_id, s.date, s.vector, s.sketch, s.figures, "
+                    "count(*) AS c "
                     f"FROM story_names n JOIN stories s ON s.article_id = n.article_id "
                     f"WHERE n.name IN ({marks}) GROUP BY s.article_id ORDER BY c DESC LIMIT 100",
                     useful).fetchall()
             best: tuple[float, str] | None = None
-            for other_id, other_story, other_date, blob, other_sketch, shared in rows:
+            for other_id, other_story, other_date, blob, other_sketch, other_figures, shared \
+                    in rows:
                 similar = resemblance(own_sketch, np.frombuffer(other_sketch, np.uint64))
-                if similar >= REPRINT_SIMILARITY:
+                # The same text with other figures is a later version, not a copy: shown
+                # as a copy, its figure would never be seen.
+                if similar >= REPRINT_SIMILARITY and (
+                        other_figures is None or same_figures(json.loads(other_figures),
+                                                              own_figures)):
                     # A copy of a copy is a copy of the original.
                     root = db.execute("SELECT reprint_of FROM stories WHERE article_id=?",
                                       (other_id,)).fetchone()
@@ -219,9 +243,10 @@ class StoryIndex:
                     best = (cosine, other_story)
             if reprint_of is None and best is not None:
                 story_id = best[1]
-        db.execute("INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?, ?)",
+        db.execute("INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (article.id, story_id, reprint_of, article.date, json.dumps(names),
-                    vector.astype(np.float16).tobytes(), own_sketch.tobytes()))
+                    vector.astype(np.float16).tobytes(), own_sketch.tobytes(),
+                    json.dumps(own_figures)))
         db.executemany("INSERT INTO story_names VALUES (?, ?)", [(n, article.id) for n in names])
 
     def remove(self, article_ids: Iterable[str]) -> list[str]:
@@ -282,9 +307,10 @@ class StoryIndex:
     def rows(self, article_ids: Iterable[str]) -> list[StoryRow]:
         """These articles' filings as stored (to copy them elsewhere)."""
         db = self._connect()
-        return [(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6]))
+        return [(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6]), r[7])
                 for part in batches(list(dict.fromkeys(article_ids)))
-                for r in db.execute("SELECT * FROM stories WHERE article_id IN "
+                for r in db.execute("SELECT article_id, story_id, reprint_of, date, names, "
+                                    "vector, sketch, figures FROM stories WHERE article_id IN "
                                     f"({','.join('?' * len(part))})", part)]
 
     def replace_all(self, rows: Iterable[StoryRow]) -> None:
@@ -295,7 +321,7 @@ class StoryIndex:
             db.execute("DELETE FROM story_names")
             db.execute("DELETE FROM stories")
             for row in rows:
-                db.execute("INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                db.execute("INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
                 db.executemany("INSERT INTO story_names VALUES (?, ?)",
                                [(n, row[0]) for n in json.loads(row[4])])
             db.execute("UPDATE story_version SET value = value + 1")

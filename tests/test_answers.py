@@ -191,3 +191,21 @@ def test_the_answer_line_is_never_the_person_the_question_names(news_services: A
     answer = news_services.asker.ask("Who invited Benjamin Netanyahu to the White House?")
     assert answer.grounded and "Trump" in answer.answer
     assert "Netanyahu" not in (answer.short_answer or "")
+
+
+def test_a_bracketed_number_in_an_article_is_its_text_not_a_citation(
+        tmp_path: Path, services_factory: Any) -> None:
+    """Found by a hostile trial: "The engineering report [7] says ..." quoted in an answer
+    cited passage 7, an unrelated article."""
+    from assistant.ingest import ingest
+
+    from .conftest import CORPUS, write_articles
+
+    services = services_factory()
+    folder = write_articles(tmp_path / "dam", {"dam": (
+        "Dam report", "2026-02-05",
+        "The engineering report [7] says the Kelso dam holds 5 million cubic metres of water.")})
+    ingest(services.open_store(create=True), services.embedder, [folder, CORPUS])
+    answer = services.asker.ask("How much water does the Kelso dam hold?")
+    assert answer.grounded and {c.article_id for c in answer.citations} == {"dam"}
+    assert "[7]" not in answer.answer and "report (7) says" in answer.answer

@@ -262,7 +262,7 @@ def test_an_articles_bylines_are_stored_and_shown_by_the_article_route(
         "Ana Ruiz", "Tom Okafor")
 
 
-def test_a_registry_from_before_bylines_were_kept_opens_and_keeps_its_articles(
+def test_a_registry_from_before_bylines_and_figures_were_kept_opens_and_keeps_its_articles(
         tmp_path: Path, services_factory: Any) -> None:
     import sqlite3
 
@@ -277,11 +277,14 @@ def test_a_registry_from_before_bylines_were_kept_opens_and_keeps_its_articles(
     with sqlite3.connect(path) as db:  # as version 0.18 left it
         db.execute("DROP INDEX articles_ready")
         db.execute("ALTER TABLE articles DROP COLUMN authors")
+        db.execute("ALTER TABLE stories DROP COLUMN figures")
     older = services_factory()
     report = ingest(older.open_store(), older.embedder, [CORPUS])
     # An article without bylines keeps its hash: nothing is indexed again.
     assert report.unchanged == 46 and report.chunks_embedded == 0
     assert older.store.registry.authors("c37-wire-port-ellery-strike") == ()
+    assert older.store.stories.all()["c38-wire-port-ellery-strike-reprint"].reprint_of == (
+        "c37-wire-port-ellery-strike")
     plain = Article("a", "T", "Body.", "a.md", "2026-01-01")
     assert content_hash(plain) != content_hash(Article("a", "T", "Body.", "a.md", "2026-01-01",
                                                        authors=("Ana Ruiz",)))

@@ -150,3 +150,39 @@ def test_a_value_the_report_says_it_replaced(before: str, replaced: bool) -> Non
 
     phrase = Phrase(len(before), len(text), "23 people", "number")
     assert plausible(info, phrase, text) is not replaced
+
+
+# A hostile trial's story: the same wire text from two outlets on one day with different
+# tolls, and a first report naming the warehouse's owner.
+FIRE_BODY = ("The death toll from Sunday's fire at the Oakline Textiles warehouse in Riverton "
+             "has risen to {n}, fire chief Marta Lindqvist said on Tuesday.\n\nTwo of the "
+             "injured died in hospital and two bodies were found in the rubble.\n\n"
+             "Investigators said the fire started in an electrical panel on the ground floor.")
+FIRE = {
+    "fire-0302": ("Warehouse fire in Riverton kills seven", "2026-03-02",
+                  "A fire at a textile warehouse in Riverton killed seven people on Sunday "
+                  "night, the city fire department said.\n\nFire chief Marta Lindqvist said 40 "
+                  "firefighters fought the blaze for six hours.\n\nThe cause of the fire is "
+                  "under investigation. The warehouse belonged to Oakline Textiles."),
+    "fire-0304": ("Death toll rises", "2026-03-04", FIRE_BODY.format(n=12)),
+    "wire-8831": ("Death toll rises", "2026-03-04", FIRE_BODY.format(n=11)),
+}
+
+
+def test_the_same_text_with_another_figure_is_no_copy_and_both_figures_are_shown(
+        tmp_path: Any, embedder: Any) -> None:
+    """Found by a hostile trial: the wire text saying 11 was filed as a copy of the paper's
+    saying 12, so 12 was never shown, and the wire was credited as the source."""
+    services = make_services(tmp_path / "store", embedder)
+    store = services.open_store(create=True)
+    ingest(store, embedder, [write_articles(tmp_path / "articles", FIRE)])
+    filed = store.stories.all()
+    assert filed["wire-8831"].reprint_of is None and filed["fire-0304"].reprint_of is None
+    assert len({s.story_id for s in filed.values()}) == 1
+    answer = services.asker.ask("How many died in the Riverton fire?")
+    cited = {c.article_id for c in answer.citations}
+    assert {"fire-0304", "wire-8831", "fire-0302"} <= cited
+    assert "Another report that day gave" in answer.answer and "seven" in answer.answer
+    # Names the latest report still gives are not values it replaced.
+    for question in ("Who owns the warehouse?", "fire?"):
+        assert "Earlier reports gave" not in services.asker.ask(question).answer

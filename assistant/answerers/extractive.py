@@ -35,6 +35,7 @@ from assistant.answerers.updates import (
     plausible,
     value_in,
 )
+from assistant.citations import MARKER
 from assistant.keyword import STOPWORDS, terms
 from assistant.models import AnswererModels, LinearScorer
 from assistant.question import (
@@ -75,7 +76,10 @@ CONFIDENCE_FEATURES = (
 
 
 def with_marker(sentence: str, n: int) -> str:
-    """'It rained.' -> 'It rained [2].': the marker stays inside the sentence it cites."""
+    """'It rained.' -> 'It rained [2].': the marker stays inside the sentence it cites. An
+    article's own bracketed number ("the report [7] says") becomes "(7)": as "[7]" it would
+    read as a citation of passage 7."""
+    sentence = MARKER.sub(lambda m: f"({m.group(1)})", sentence)
     match = re.search(r"[.!?]+[\"'”’)\]]*$", sentence)
     if not match:
         return f"{sentence} [{n}]"

@@ -243,8 +243,17 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     # A value of another measure ("18,400 ballots" beside "41 percent" turnout) is another
     # fact, not an earlier value; the latest report still answers.
     earlier = [r for r in reports[1:] if value_key(r.value) != value_key(current.value)
-               and same_measure(r.value, current.value)]
+               and same_measure(r.value, current.value)
+               and not (kind in ("capital", "quoted") and _still_named(r.value, current, ranked))]
     return Update(current, earlier)
+
+
+def _still_named(value: str, current: Report, ranked: list[Any]) -> bool:
+    """Whether the latest report names this earlier name too: then it is another name of the
+    story ("Oakline Textiles", who own the warehouse, beside "Riverton"), not one it replaced."""
+    key = f" {value_key(value)} "
+    return any(c.article_id == current.candidate.article_id and key in f" {value_key(c.text)} "
+               for c in ranked)
 
 
 def _answers_alike(info: QuestionInfo, best: Any, shared: set[str], other: Any) -> bool:
@@ -289,10 +298,23 @@ def inline(value: str) -> str:
 
 
 def earlier_line(update: Update) -> str:
-    """'Earlier reports gave seven on 4 February 2026 [2].'"""
-    earlier = "; ".join(f"{inline(r.value)} on {day(r.date)} [{r.candidate.n}]"
-                        for r in update.earlier)
-    return f"Earlier reports gave {earlier}."
+    """'Earlier reports gave seven on 4 February 2026 [2].'; a report of the current one's
+    day disagrees rather than came earlier: 'Another report that day gave 11 [2].'"""
+    today = update.current.date
+
+    def listed(reports: list[Report], dated: bool) -> str:
+        return "; ".join(f"{inline(r.value)}{f' on {day(r.date)}' if dated else ''} "
+                         f"[{r.candidate.n}]" for r in reports)
+
+    same = [r for r in update.earlier if r.date == today]
+    before = [r for r in update.earlier if r.date != today]
+    lines = []
+    if same:
+        lines.append(f"{'Another report' if len(same) == 1 else 'Other reports'} that day "
+                     f"gave {listed(same, False)}.")
+    if before:
+        lines.append(f"Earlier reports gave {listed(before, True)}.")
+    return " ".join(lines)
 
 
 def day(iso: str) -> str:
