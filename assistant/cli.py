@@ -147,7 +147,9 @@ def main() -> None:
 @click.option("--prune/--no-prune", default=None,
               help="Remove stored articles from these folders whose files are gone "
                    "[default: on for the default seeds/ folder, off otherwise].")
-@click.option("--rebuild", is_flag=True, help="Delete the index and embed everything again.")
+@click.option("--rebuild", is_flag=True,
+              help="Embed every article again, in place: the index answers meanwhile. (After "
+                   "a change of embedding model it starts from an empty index.)")
 @click.option("--threads", type=click.IntRange(0, 64), default=None,
               help="onnxruntime threads for embedding; 0 = all cores "
                    "[default: 0, or $ASSISTANT_INGEST_THREADS].")

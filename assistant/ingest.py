@@ -23,6 +23,9 @@ Progress = Callable[[int], None]
 # Articles are written in groups: small enough that an interruption loses little work,
 # large enough that Chroma and SQLite see few round trips.
 WRITE_CHUNKS = 256
+# The chunk settings recorded while --rebuild embeds everything again: any later ingest that
+# finds it (the rebuild was cut short) embeds everything again too.
+UNFINISHED_REBUILD = "unfinished rebuild"
 # Articles whose sentence vectors are read at once when stories catch up (file_stories).
 CATCH_UP_ARTICLES = 500
 
@@ -122,9 +125,16 @@ def _ingest(
     on_progress: Progress | None,
 ) -> IngestReport:
     started = time.perf_counter()
-    if rebuild:
-        store.reset()
     report = IngestReport()
+    if rebuild:
+        stored_model = store.registry.get_meta("embedding_model")
+        if stored_model not in (None, embedder.name):
+            # Another model's vectors cannot share the collection: start from nothing.
+            store.reset()
+        else:
+            # Embedded again article by article, each replaced in one commit: readers keep
+            # every article meanwhile, and a rebuild cut short is finished by the next ingest.
+            store.registry.set_meta("chunking", UNFINISHED_REBUILD)
     imported = 0 if rebuild else store.import_local_registry()
     if imported:
         report.notes.append(
@@ -146,7 +156,10 @@ def _ingest(
     previous_chunking = store.registry.get_meta("chunking")
     # A store written before chunk settings were recorded is taken to match the current ones.
     rechunk = previous_chunking not in (None, chunking) and bool(states)
-    if rechunk:
+    if rechunk and previous_chunking == UNFINISHED_REBUILD:
+        report.notes.append("every article in the index is embedded again"
+                            + ("" if rebuild else " (finishing a rebuild that was cut short)"))
+    elif rechunk:
         report.notes.append(
             f"chunk settings changed ({previous_chunking} -> {chunking}): every article in the "
             "index is chunked and embedded again")

@@ -425,3 +425,32 @@ def test_new_chunk_settings_chunk_every_article_again(services_factory: Any,
     assert chroma_ids(services) == registry_chunk_ids(services)
     again = ingest(store, services.embedder, [first_folder], chunk_tokens=64, chunk_overlap=10)
     assert (again.unchanged, again.chunks_embedded, again.notes) == (1, 0, [])
+
+
+def test_a_rebuild_keeps_every_article_answerable_and_one_cut_short_is_finished(
+        tmp_path: Path, services_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a hostile trial: --rebuild deleted the index first, so a server answered
+    "The articles don't say." while it ran, and a rebuild killed part-way left it empty."""
+    import assistant.ingest as ingest_module
+
+    services = services_factory()
+    store = services.open_store(create=True)
+    first = ingest(store, services.embedder, [CORPUS])
+    monkeypatch.setattr(ingest_module, "WRITE_CHUNKS", 10)  # commit in many small batches
+    reader = services_factory().open_store()
+    seen: list[int] = []
+
+    def check(_: int) -> None:
+        seen.append(reader.stats().articles)
+        if len(seen) == 3:
+            raise KeyboardInterrupt  # cut short after three commits
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(store, services.embedder, [CORPUS], rebuild=True, on_progress=check)
+    assert seen == [46, 46, 46]
+    assert reader.stats().articles == 46
+    # The next plain ingest sees the rebuild unfinished and embeds everything again.
+    report = ingest(store, services.embedder, [CORPUS])
+    assert report.chunks_embedded == first.chunks_embedded
+    assert any("cut short" in note for note in report.notes)
+    assert ingest(store, services.embedder, [CORPUS]).chunks_embedded == 0
