@@ -401,8 +401,9 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
                  limit: int | None, as_json: bool, out_dir: Path | None, judge: bool) -> None:
     """Score retrieval, answers, citations and refusals on FIXTURES (JSON Lines questions).
 
-    Each line: {"id", "question", "type": "answerable"|"unanswerable", "answers": [...],
-    "article_ids": [...], "evidence": [...], "question_date": "YYYY-MM-DD"}; see
+    Each line: {"id", "question", "type": "answerable"|"unanswerable"|"update", "answers":
+    [...], "article_ids": [...], "evidence": [...], "question_date": "YYYY-MM-DD"}, and for
+    an update question "earlier": [values earlier reports gave]; see
     tests/fixtures/fixture.schema.json. The whole file is checked before anything is asked.
 
     \b
@@ -414,6 +415,7 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
     from assistant.app import build
     from assistant.evaluate import (
         build_judge,
+        check_out_dir,
         corpus_services,
         evaluate,
         format_summary,
@@ -429,6 +431,8 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
                          "store")
     settings = load_settings(store=store)
     llm_judge = build_judge(settings) if judge else None
+    if out_dir is not None:
+        check_out_dir(out_dir)
     embedding = ProgressBar(not as_json, "embedding corpus", "chunk")
     asking = ProgressBar(not as_json, "asking", "question")
     try:
@@ -437,6 +441,12 @@ def eval_command(fixtures: Path, corpus: tuple[Path, ...], store: Path | None, k
                    if corpus else nullcontext(build(settings, announce=_note)))
         with context as services:
             embedding.close()
+            known = services.store.registry.states()
+            unknown = sorted({a for q in questions for a in q.article_ids if a not in known})
+            if unknown:
+                _note(f"{len(unknown)} article id(s) in {fixtures} are not in the index "
+                      f"(first: {', '.join(unknown[:3])}); their questions count as "
+                      "retrieval misses")
             asking.start(len(questions))
             report = evaluate(services, questions, k, judge=llm_judge,
                               on_progress=lambda _: asking.update(), source=str(fixtures))

@@ -89,9 +89,11 @@ class Question:
 
 
 def _strings(raw: dict[str, Any], key: str, where: str, required: bool) -> tuple[str, ...]:
-    if key not in raw and not required:
+    if key not in raw:
+        if required:
+            raise FixtureError(where, f"{key!r} is missing (a list of strings; [] for none)")
         return ()
-    value = raw.get(key)
+    value = raw[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise FixtureError(where, f"{key!r} must be a list of strings")
     return tuple(value)
@@ -135,7 +137,8 @@ def load_questions(path: Path) -> list[Question]:
     The whole file is read before anything is asked, so a typo on line 200 costs nothing.
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # A byte-order mark (as editors on Windows write one) is not part of the first line.
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read fixture file {path}: {exc}", "fixtures") from None
     # Repeated ids are allowed: published sets have them (QAMR), and results keep file order.
@@ -810,6 +813,17 @@ def corpus_services(
         if report.chunks_total == 0:
             raise InputError(f"no articles found in {', '.join(map(str, corpus))}", "corpus")
         yield services
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Make sure results can be written there before any question is asked: a run of many
+    minutes must not end in an error that throws its results away."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write results to {out_dir}: {e.strerror or e}", "out") from e
 
 
 def write_outputs(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:

@@ -110,6 +110,12 @@ def metric(summary: dict[str, Any], dotted: str) -> float:
 # -- fixture parsing ----------------------------------------------------------------------------
 
 
+def test_a_fixture_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(line(id="q1") + "\n", encoding="utf-8-sig")
+    assert [q.id for q in load_questions(path)] == ["q1"]
+
+
 def test_malformed_line_is_reported_with_its_line_number(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "q.jsonl", [line(id="q1"), "", '{"id": "q2", "question": '])
     with pytest.raises(FixtureError, match=r"q\.jsonl:3: not valid JSON"):
@@ -125,6 +131,9 @@ def test_malformed_line_is_reported_with_its_line_number(tmp_path: Path) -> None
         (line(question="  "), "'question' must be a non-empty string"),
         (line(question_date="26/11/2026"), "'question_date' must be a date"),
         ("[1, 2]", "expected a JSON object"),
+        # Found by a hostile trial: a missing field was called one of the wrong type.
+        (json.dumps({"id": "u", "question": "Who?", "type": "unanswerable", "article_ids": []}),
+         "'answers' is missing"),
     ],
 )
 def test_each_kind_of_bad_line_names_the_problem(tmp_path: Path, bad: str, reason: str) -> None:
@@ -400,6 +409,26 @@ def test_cli_json_prints_exactly_the_summary_object() -> None:
     assert summary["n"] == summary["n_answerable"] + summary["n_unanswerable"] == 37
     assert summary["mode"] == "extractive"
     assert result.stderr == ""  # no progress bar when the output is for a program
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_anything_is_asked(
+        tmp_path: Path) -> None:
+    """Found by a hostile trial: the run ended in a traceback and its results were lost."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", str(FIXTURES / "seed_questions.jsonl"),
+                                       "--corpus", str(SEEDS), "--out",
+                                       str(tmp_path / "a-file" / "out")], env=CLI_ENV)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write results to" in result.stderr and "Not a directory" in result.stderr
+    assert "embedding corpus" not in result.stderr
+
+
+def test_article_ids_the_index_lacks_are_named(tmp_path: Path) -> None:
+    """Found by a hostile trial: a mistyped article id only showed as hit@1 0.000."""
+    path = write_lines(tmp_path / "q.jsonl", [line(article_ids=["no-such-article"])])
+    result = run_cli("eval", str(path), "--corpus", str(SEEDS))
+    assert result.exit_code == 0
+    assert "1 article id(s) in" in result.stderr and "(first: no-such-article)" in result.stderr
 
 
 def test_cli_out_writes_results_and_a_self_contained_report(tmp_path: Path) -> None:
