@@ -364,7 +364,9 @@ def _from_fields(fields: dict[str, Any], body: str, path: Path, default_id: str,
 
 class _FrontMatterLoader(_YAML_LOADER):
     """libyaml's safe loader when present (8x faster than the pure-Python one), where a date
-    that does not exist (2024-02-30) stays text, so it is reported like any unreadable date."""
+    that does not exist (2024-02-30) stays text, so it is reported like any unreadable date,
+    and a number stays the text it was written as: every field is text, and YAML would read
+    `id: 0123` as 83, `0x1F` as 31 and `12:30` as 750."""
 
     def construct_yaml_timestamp(self, node: Any) -> Any:
         try:
@@ -375,6 +377,9 @@ class _FrontMatterLoader(_YAML_LOADER):
 
 _FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp",
                                    _FrontMatterLoader.construct_yaml_timestamp)
+for _tag in ("int", "float"):
+    _FrontMatterLoader.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                                       _FrontMatterLoader.construct_scalar)
 
 
 def load_front_matter(text: str) -> Any:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from assistant.articles import read_articles
 
 from .conftest import SEED_ID, SEEDS
@@ -202,9 +204,20 @@ def test_an_article_just_under_the_limit_is_read_whole(tmp_path: Path) -> None:
     assert [a.body for a in articles] == [body] * 4
 
 
-def test_any_other_error_reading_a_file_is_reported_with_its_type(tmp_path: Path) -> None:
+def test_any_other_error_reading_a_file_is_reported_with_its_type(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.articles as articles_module
+
     (tmp_path / "good.md").write_text("Good headline\nGood body.", encoding="utf-8")
-    (tmp_path / "tagged.md").write_text("---\nid: !!int twelve\n---\nBody.", encoding="utf-8")
+    (tmp_path / "tagged.md").write_text("---\nid: tagged\n---\nBody.", encoding="utf-8")
+    parse = articles_module._parse_text
+
+    def failing(text: str, path: Path) -> Any:
+        if path.name == "tagged.md":  # a bug in a reader, which no check foresaw
+            int("twelve")
+        return parse(text, path)
+
+    monkeypatch.setattr(articles_module, "_parse_text", failing)
     articles, problems = read_articles([tmp_path])
     assert [a.id for a in articles] == ["good"]
     (problem,) = problems
@@ -291,3 +304,14 @@ def test_front_matter_never_closed_or_holding_lists_is_refused_by_name(tmp_path:
     assert "'authors' must be" in reasons["people.md"]
     assert reasons["lines.jsonl:1"] == "field 'text' must be text, not a number"
     assert reasons["lines.jsonl:2"] == "field 'title' must be text, not a list"
+
+
+@pytest.mark.parametrize("written", ["0123", "007", "0x1F", "12:30", "1_000", "1.50", "1e3"])
+def test_a_number_in_front_matter_stays_the_text_it_was_written_as(
+        tmp_path: Path, written: str) -> None:
+    """Found by a hostile trial: YAML read `id: 0123` as 83 and `12:30` as 750, so two
+    articles could end up under one id."""
+    (tmp_path / "a.md").write_text(f"---\nid: {written}\ntitle: {written}\n---\nBody.",
+                                   encoding="utf-8")
+    articles, problems = read_articles([tmp_path])
+    assert problems == [] and [(a.id, a.title) for a in articles] == [(written, written)]
