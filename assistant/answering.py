@@ -125,6 +125,8 @@ class Asker:
                     yield from claims.feed(item)
         assert draft is not None
         answer = finish(question, draft, evidence, self.answerer.mode, claims)
+        # Reports published after the day asked about are neither cited nor shown.
+        answer.passages = [p for p in answer.passages if evidence.published(p)]
         if citations and claims is not None:
             yield from claims.unsent(answer.citations)
         answer.standalone_question = evidence.question if evidence.question != question else None

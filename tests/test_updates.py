@@ -131,6 +131,8 @@ def test_nothing_published_by_the_day_asked_is_a_refusal(quake: Any) -> None:
     answer = quake.asker.ask("Who won the national chess championship?",
                              today=dt.date(2026, 3, 3))
     assert not answer.grounded and "don't say" in answer.answer
+    # Nor is the later report shown among the passages (found by a hostile trial).
+    assert answer.passages and all(p.article.date <= "2026-03-03" for p in answer.passages)
 
 
 @pytest.mark.parametrize(("before", "replaced"), [
