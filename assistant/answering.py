@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ def check_question(question: object, field: str = "question", limit: int = MAX_Q
     """The question, stripped; an InputError naming `field` when it is unusable."""
     if not isinstance(question, str):
         raise InputError(f"{field} must be a string", field)
-    text = check_text(question, field).strip()
+    text = unicodedata.normalize("NFC", check_text(question, field)).strip()  # as articles
     # Control and format characters alone (NUL, zero-width space) ask nothing either.
     if not any(ch.isprintable() and not ch.isspace() for ch in text):
         raise InputError(f"{field} is empty; ask something about the articles", field)

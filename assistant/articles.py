@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import stat
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -221,6 +222,11 @@ def content_hash(article: Article) -> str:
 
 
 def _finish(article: Article, max_chars: int) -> Article:
+    # Composed Unicode (NFC): "Núñez" from a PDF or a Mac is often decomposed ("u" plus a
+    # combining accent), which no question typed as usual would match. Offsets are into the
+    # text as stored, so citations still quote it exactly.
+    article = replace(article, title=unicodedata.normalize("NFC", article.title),
+                      body=unicodedata.normalize("NFC", article.body))
     if not article.body.strip():
         raise ArticleError(article.path, "empty article: no body text")
     if len(article.body) > max_chars:

@@ -209,3 +209,27 @@ def test_a_bracketed_number_in_an_article_is_its_text_not_a_citation(
     answer = services.asker.ask("How much water does the Kelso dam hold?")
     assert answer.grounded and {c.article_id for c in answer.citations} == {"dam"}
     assert "[7]" not in answer.answer and "report (7) says" in answer.answer
+
+
+def test_decomposed_unicode_in_an_article_answers_a_question_typed_as_usual(
+        tmp_path: Path, services_factory: Any) -> None:
+    """Found by a hostile trial: text copied from a PDF or a Mac spells "Núñez" as "u" plus a
+    combining accent, and a question typed as usual was refused."""
+    import unicodedata
+
+    from assistant.ingest import ingest
+
+    from .conftest import write_articles
+
+    text = "Café owner José Núñez said the café will close on 3 May after 40 years."
+    folder = write_articles(tmp_path / "cafe", {"cafe": (
+        "Café closes", "2026-04-01", unicodedata.normalize("NFD", text))})
+    services = services_factory()
+    ingest(services.open_store(create=True), services.embedder, [folder])
+    answer = services.asker.ask("When will José Núñez's café close?")
+    assert answer.grounded and "3 May" in answer.answer
+    body = body_of(services, "cafe")
+    assert all(body[c.start:c.end] == c.quote for c in answer.citations)
+    # Asked in decomposed form too.
+    assert "3 May" in services.asker.ask(
+        unicodedata.normalize("NFD", "When will José Núñez's café close?")).answer
