@@ -35,7 +35,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,14 +94,15 @@ class AnswerRequest(BaseModel):
     today: str | None = Field(
         None, description="YYYY-MM-DD that 'this week' or 'recently' count from [today]."
     )
-    stream: bool = Field(
+    # Strict: "yes" and 1 are not JSON booleans (pydantic would read them as true).
+    stream: StrictBool = Field(
         False,
         description="Reply with server-sent events: `delta` events carry answer text pieces, "
                     "`citation` events each verified citation as soon as its sentence is "
                     "complete (LLM answers), then one `answer` event carries the whole answer "
                     "object, which is what counts.",
     )
-    debug: bool = Field(
+    debug: StrictBool = Field(
         False,
         description="Add `debug` to the answer: per passage its dense and BM25 ranks and scores, "
                     "date adjustment and fused score; for the extractive answerer the top "
@@ -132,7 +133,8 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """An OpenAI chat completion request. Sampling options are accepted and ignored."""
+    """An OpenAI chat completion request. Sampling options within OpenAI's ranges are
+    accepted and ignored (answers are deterministic); one choice is given."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"model": MODEL_ID, "messages": [
@@ -140,7 +142,10 @@ class ChatRequest(BaseModel):
 
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
+    n: StrictInt = Field(1, ge=1, le=1, description="Choices: only 1 is offered.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
     k: StrictInt | None = Field(None, ge=1, le=50)
     since: str | None = None
     until: str | None = None
@@ -150,8 +155,8 @@ class ChatRequest(BaseModel):
 # -- errors -------------------------------------------------------------------------------
 
 
-class ArticleNotFoundError(InputError):
-    """An article id the index does not hold (a 404, unlike other bad input)."""
+class NotFoundError(InputError):
+    """An article or model this server does not have (a 404, unlike other bad input)."""
 
 
 def error_body(message: str, field: str | None = None,
@@ -161,7 +166,7 @@ def error_body(message: str, field: str | None = None,
 
 
 def error_status(exc: AssistantError) -> int:
-    if isinstance(exc, ArticleNotFoundError):
+    if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, InputError):
         return 400
@@ -655,7 +660,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         meta = services.retriever.article(article_id)
         body = services.retriever.body(article_id) if meta else None
         if meta is None or body is None:
-            raise ArticleNotFoundError(f"no article with id {article_id!r}; "
+            raise NotFoundError(f"no article with id {article_id!r}; "
                                        "GET /api/articles lists them", "id")
         story = [{"id": m.id, "title": m.title, "date": m.date, "source": m.source,
                   "url": m.url, "reprint_of": reprint}
@@ -679,11 +684,20 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         events = done_after(stream_errors(completion_chunks(items, MODEL_ID), sse))
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
+    def model_card() -> dict[str, Any]:
+        return {"id": MODEL_ID, "object": "model", "created": started,
+                "owned_by": "news-assistant", "description": services.answerer.label}
+
     @openai.get("/models", response_model=None, summary="OpenAI model list")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{
-            "id": MODEL_ID, "object": "model", "created": started, "owned_by": "news-assistant",
-            "description": services.answerer.label}]}
+        return {"object": "list", "data": [model_card()]}
+
+    @openai.get("/models/{model_id:path}", response_model=None, summary="One OpenAI model")
+    def model(model_id: str) -> dict[str, Any]:
+        if model_id != MODEL_ID:
+            raise NotFoundError(f"no model {model_id!r}; the one model is {MODEL_ID!r}",
+                                       "model")
+        return model_card()
 
     @app.get("/healthz", response_model=None, tags=["health"], summary="Liveness and counts")
     def healthz() -> Any:

@@ -357,6 +357,15 @@ LONG = "why " * 600
      400, "messages[0].content"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "x"}}]}]}, 400, "messages[0].content"),
+    # Found by a hostile trial: these were accepted and ignored.
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Why?"}], "n": 2},
+     422, "n"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Why?"}],
+                              "temperature": 5}, 422, "temperature"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Why?"}],
+                              "stream": "yes"}, 422, "stream"),
+    ("/api/answer", {"question": "Why?", "stream": "yes"}, 422, "stream"),
+    ("/api/answer", {"question": "Why?", "debug": 1}, 422, "debug"),
 ])
 def test_bad_request_gets_a_4xx_naming_the_field(client: Any, path: str, body: Any, status: int,
                                                  field: str | None) -> None:
@@ -367,6 +376,13 @@ def test_bad_request_gets_a_4xx_naming_the_field(client: Any, path: str, body: A
     error = reply.json()["error"]
     assert error["field"] == field
     assert error["message"] and "Traceback" not in reply.text
+
+
+def test_the_model_is_found_by_its_id_as_openai_clients_ask(client: Any) -> None:
+    listed = client.get("/v1/models").json()["data"][0]
+    assert client.get(f"/v1/models/{listed['id']}").json() == listed
+    reply = client.get("/v1/models/gpt-4")
+    assert reply.status_code == 404 and reply.json()["error"]["field"] == "model"
 
 
 def test_relative_question_counted_from_the_first_days_of_the_calendar_is_answered(
