@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assistant.errors import InputError
+from assistant.keyword import terms
 from assistant.types import Answer, ArticleMeta
 
 FEEDBACK_FILE = "feedback.jsonl"
@@ -199,11 +200,23 @@ def _without_markers(text: str) -> str:
     return strip_markers(text)
 
 
-def _articles_holding(answer: str, candidates: Iterable[str],
+def _articles_holding(answer: str, question: str, candidates: Iterable[str],
                       text_of: Callable[[str], str]) -> list[str]:
+    """The articles with a sentence that gives the note's answer. A short answer ("12") is
+    in many sentences about other things ("section 12"): the sentence must then also share a
+    word with the question."""
+    from assistant.chunking import split_sentences
     from assistant.evaluate import contains_answer
 
-    return [a for a in _unique(candidates) if contains_answer(text_of(a), [answer])]
+    short = len(terms(answer)) < 2
+    asked = set(terms(question))
+
+    def gives(text: str) -> bool:
+        return any(contains_answer(text[s.start:s.end], [answer])
+                   and (not short or bool(asked & set(terms(text[s.start:s.end]))))
+                   for s in split_sentences(text))
+
+    return [a for a in _unique(candidates) if gives(text_of(a))]
 
 
 def export(items: Sequence[Feedback], articles: Mapping[str, ArticleMeta],
@@ -246,8 +259,8 @@ def export(items: Sequence[Feedback], articles: Mapping[str, ArticleMeta],
         elif item.note:
             answer = re.sub(r"^\s*the right answer is\b[:\s]*", "", item.note, flags=re.I)
             answer = answer.strip().rstrip(".")
-            holding = _articles_holding(answer, cited, text_of) or \
-                _articles_holding(answer, articles, text_of)
+            holding = _articles_holding(answer, item.question, cited, text_of) or \
+                _articles_holding(answer, item.question, articles, text_of)
             if 0 < len(holding) <= MAX_NOTE_ARTICLES:
                 line = {**base, "type": "answerable", "answers": [answer],
                         "article_ids": holding, "note": item.note}

@@ -253,3 +253,20 @@ def test_a_thumb_changed_or_taken_back_in_the_chat_window_leaves_no_stale_rating
     assert conversation is not None and conversation.rating_for_note is None
     # The file keeps every version (append-only); reading it leaves the withdrawn one out.
     assert len(log.path.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_a_short_note_is_looked_for_in_sentences_about_the_question() -> None:
+    """Found by a hostile trial: the note "12" exported a question whose expected articles
+    included one that only had "section 12"."""
+    import datetime as dt
+
+    from assistant.feedback import export, new_feedback
+    from assistant.types import ArticleMeta
+
+    bodies = {"fire": "The death toll from the fire has risen to 12, the chief said.",
+              "budget": "The council approved the budget under section 12 of the charter."}
+    articles = {a: ArticleMeta(a, a.title(), f"{a}.md", "h") for a in bodies}
+    rating = new_feedback("down", "How many people died in the fire?", "Seven [1].", True,
+                          "extractive", dt.date(2026, 3, 5), [], note="12")
+    (line,) = export([rating], articles, bodies.get).fixtures
+    assert line["article_ids"] == ["fire"] and line["answers"] == ["12"]
