@@ -228,7 +228,7 @@ def stats(store: Path | None, as_json: bool) -> None:
 @main.command()
 @click.argument("query")
 @store_option
-@click.option("-k", "k", type=click.IntRange(1, 100), default=8, show_default=True,
+@click.option("-k", "k", type=click.IntRange(1, 50), default=8, show_default=True,
               help="How many passages.")
 @date_options
 @today_option

@@ -202,6 +202,7 @@ def _ingest(
         return path in read_files or not os.path.lexists(path)
 
     to_remove = []
+    kept_broken = 0  # gone from a file part of which could not be read: not pruned
     for article_id, (_, state) in states.items():
         if article_id in seen:
             continue
@@ -213,6 +214,8 @@ def _ingest(
                 to_remove.append(article_id)
         elif prune and vanished(path):
             to_remove.append(article_id)
+        elif prune and path in broken and path in read_files:
+            kept_broken += 1
 
     chunked = {
         a.id: chunk_article(a, embedder.count_tokens, chunk_tokens, chunk_overlap) for a in changed
@@ -237,6 +240,10 @@ def _ingest(
     store.remove_articles(to_remove)
     file_stories(store, [a for a in changed if a.id in article_vectors], article_vectors)
     report.removed = len(to_remove)
+    if kept_broken:
+        report.notes.append(
+            f"kept {kept_broken} article(s) no longer in files that could not be read whole "
+            "(see the skipped list); fix those files and ingest again to prune them")
     if store.backfill_vectors():
         report.notes.append("copied the chunk vectors of an index made by an older version into "
                             "its registry (searching it no longer needs to open Chroma)")

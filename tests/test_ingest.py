@@ -454,3 +454,23 @@ def test_a_rebuild_keeps_every_article_answerable_and_one_cut_short_is_finished(
     assert report.chunks_embedded == first.chunks_embedded
     assert any("cut short" in note for note in report.notes)
     assert ingest(store, services.embedder, [CORPUS]).chunks_embedded == 0
+
+
+def test_a_prune_keeps_what_a_partly_unreadable_file_held_and_says_so(
+        tmp_path: Path, services_factory: Any) -> None:
+    """Found by a hostile trial: an article deleted from a .jsonl that also had a malformed
+    line was kept, silently."""
+    services = services_factory()
+    store = services.open_store(create=True)
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    lines = folder / "feed.jsonl"
+    lines.write_text('{"id": "a", "text": "First report."}\n'
+                     '{"id": "b", "text": "Second report."}\n', encoding="utf-8")
+    ingest(store, services.embedder, [folder])
+    lines.write_text('{"id": "a", "text": "First report."}\n{"id": "c", "text": \n',
+                     encoding="utf-8")
+    report = ingest(store, services.embedder, [folder], prune=True)
+    assert report.removed == 0 and len(report.skipped) == 1
+    assert any("kept 1 article(s)" in note for note in report.notes)
+    assert set(store.registry.states()) == {"a", "b"}
