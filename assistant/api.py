@@ -661,7 +661,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         body = services.retriever.body(article_id) if meta else None
         if meta is None or body is None:
             raise NotFoundError(f"no article with id {article_id!r}; "
-                                       "GET /api/articles lists them", "id")
+                                "GET /api/articles lists them", "id")
         story = [{"id": m.id, "title": m.title, "date": m.date, "source": m.source,
                   "url": m.url, "reprint_of": reprint}
                  for m, reprint in services.retriever.story(article_id)]
@@ -696,7 +696,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
     def model(model_id: str) -> dict[str, Any]:
         if model_id != MODEL_ID:
             raise NotFoundError(f"no model {model_id!r}; the one model is {MODEL_ID!r}",
-                                       "model")
+                                "model")
         return model_card()
 
     @app.get("/healthz", response_model=None, tags=["health"], summary="Liveness and counts")
@@ -878,11 +878,13 @@ def add_fallback_routes(app: FastAPI) -> None:
     JSON error shape: the chat window, mounted at `/` after these, would otherwise answer
     with its own 404 for any request no route takes whole."""
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    # The methods an Allow header names; HEAD and OPTIONS are caught too, never offered.
+    offered = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    methods = [*offered, "HEAD", "OPTIONS"]
 
     def allowed(request: Request, path: str) -> list[str]:
         scope = {**request.scope, "path": path}
-        return [m for m in methods[:5] if any(
+        return [m for m in offered if any(
             route.matches({**scope, "method": m})[0] == Match.FULL
             for route in app.routes  # not the chat window's mount, which takes any path
             if not isinstance(route, Mount) and getattr(route, "endpoint", None) is not fallback)]

@@ -258,7 +258,7 @@ class Retriever:
         """The pool's best `k` passages, skipping articles in `exclude` and reprinted copies."""
         scores = self.fusion.score(pool.features) if self.fusion else pool.rrf()
         passages: list[Passage] = []
-        kept_shingles: list[tuple[set[tuple[str, ...]], list[str]]] = []
+        kept_texts: list[tuple[set[tuple[str, ...]], list[str]]] = []
         _, stories, copies = self._story_tables()
         # The snapshot the pool came from, not a newer one: bodies are cut at its offsets.
         snapshot = self._snapshot or self._current()
@@ -279,9 +279,9 @@ class Retriever:
             text = body[start:end]
             shingles, numbers = _shingles(text), figures(text)
             if any(_jaccard(shingles, other) >= 0.5 and same_figures(numbers, other_numbers)
-                   for other, other_numbers in kept_shingles):
+                   for other, other_numbers in kept_texts):
                 continue  # the same wire story reprinted: keep the first copy only
-            kept_shingles.append((shingles, numbers))
+            kept_texts.append((shingles, numbers))
             kept_roots.add(root)
             # A copy already shown stays the source of its other passages.
             chunk_id, article = (entry.chunk_id, entry.article) if entry.article.id in shown \
