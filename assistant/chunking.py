@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 from assistant.types import Article, ArticleMeta, Chunk, Span
@@ -30,9 +30,9 @@ _LOOKBACK = 64
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
     """Sentence spans of `text`, shifted by `offset`, trimmed of surrounding white space."""
     spans: list[Span] = []
-    for line in re.finditer(r"[^\r\n]+", text):
-        start = line.start()
-        segment = line.group()
+    for line_start, line_end in _lines(text):
+        start = line_start
+        segment = text[line_start:line_end]
         for match in _BOUNDARY.finditer(segment):
             word = _WORD_BEFORE.search(segment, max(0, match.start() - _LOOKBACK), match.start())
             if match.group().startswith(".") and word:
@@ -40,11 +40,28 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
                 # Abbreviations and initials ("J. Smith") do not end a sentence.
                 if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                     continue
-            end = line.start() + match.end()
+            end = line_start + match.end()
             _append_trimmed(spans, text, start, end, offset)
             start = end
-        _append_trimmed(spans, text, start, line.end(), offset)
+        _append_trimmed(spans, text, start, line_end, offset)
     return spans
+
+
+def _lines(text: str) -> Iterator[tuple[int, int]]:
+    """The text's lines, a line wrapped mid-sentence joined to the next ("covered the farms
+    in the valley" / "with ash."): the line ends without a full stop or the like and the next
+    begins in lower case. A headline line is followed by a capital, so it stays a line."""
+    start = end = -1
+    for line in re.finditer(r"[^\r\n]+", text):
+        if start >= 0 and not re.search(r"[.!?:;\"'”’)\]]\s*$", text[start:end]) \
+                and re.match(r"\s*[a-z0-9(]", line.group()):
+            end = line.end()
+            continue
+        if start >= 0:
+            yield start, end
+        start, end = line.start(), line.end()
+    if start >= 0:
+        yield start, end
 
 
 def _append_trimmed(spans: list[Span], text: str, start: int, end: int, offset: int) -> None:

@@ -77,6 +77,19 @@ def test_sentences_do_not_break_at_abbreviations() -> None:
                    "Talks resume Monday."]
 
 
+def test_a_sentence_wrapped_over_two_lines_is_one_sentence_and_a_headline_line_is_not(
+        ) -> None:
+    """Markdown wrapped at a fixed width broke "... in the valley" / "with ash." into two
+    sentences, the second cut from its verb; a headline line with no full stop, followed by
+    a capitalised line, stays a sentence of its own."""
+    text = ("Volcano erupts\nThe volcano erupted and covered the farms in the valley\nwith "
+            "ash. Farmers moved\n12 herds to the coast.\nThey waited.")
+    got = [text[s.start:s.end] for s in split_sentences(text)]
+    assert got == ["Volcano erupts",
+                   "The volcano erupted and covered the farms in the valley\nwith ash.",
+                   "Farmers moved\n12 herds to the coast.", "They waited."]
+
+
 def test_reingest_of_unchanged_articles_embeds_nothing(services_factory: Any,
                                                        tmp_path: Path) -> None:
     services = services_factory()
