@@ -188,3 +188,21 @@ def test_the_same_text_with_another_figure_is_no_copy_and_both_figures_are_shown
     # Names the latest report still gives are not values it replaced.
     for question in ("Who owns the warehouse?", "fire?"):
         assert "Earlier reports gave" not in services.asker.ask(question).answer
+
+
+def test_a_follow_up_borrows_the_topic_not_the_question_asked_before(
+        tmp_path: Any, embedder: Any) -> None:
+    """Found by a hostile trial: after "How many people died in the Riverton fire?", "And
+    what caused it?" borrowed "many people died" and was answered "seven"."""
+    from assistant.types import Turn
+
+    services = make_services(tmp_path / "store", embedder)
+    ingest(services.open_store(create=True), embedder,
+           [write_articles(tmp_path / "articles", FIRE)])
+    history = [Turn("user", "How many people died in the Riverton fire?"),
+               Turn("assistant", "12 [1].")]
+    answer = services.asker.ask("And what caused it?", history)
+    assert answer.grounded and answer.standalone_question is not None
+    assert "Riverton fire" in answer.standalone_question
+    assert "died" not in answer.standalone_question
+    assert any(w in answer.answer for w in ("cause", "started")), answer.answer

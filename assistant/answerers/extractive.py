@@ -343,6 +343,26 @@ def rank_candidates(model: LinearScorer, candidates: list[Candidate],
     return [candidates[i] for i in order], x[order]
 
 
+def topic_words(question: str) -> list[str]:
+    """The words naming what a question is about: its names (capitalised words after the
+    first) and up to three words after "the", "a", "its" and the like ("the Riverton fire",
+    "the Harbor Bridge close ..."), up to a common word."""
+    tokens = re.findall(r"[A-Za-z0-9][\w'’-]*|[^\w\s]", question)
+    found: list[str] = []
+    for i, token in enumerate(tokens):
+        if i and token[:1].isupper() and token.lower() not in STOPWORDS:
+            found.append(token)
+        if token.lower() in _DETERMINERS:
+            for after in tokens[i + 1:i + 4]:
+                if not after[:1].isalnum() or after.lower() in STOPWORDS:
+                    break
+                found.append(after)
+    return list(dict.fromkeys(found))
+
+
+_DETERMINERS = frozenset("the a an this that these those its their his her".split())
+
+
 def new_names(question: str, previous: Sequence[str]) -> set[str]:
     """Names in `question` that no earlier question used."""
     earlier = {w.lower() for text in previous for w in re.findall(r"[\w'’-]+", text)}
@@ -391,7 +411,10 @@ class ExtractiveAnswerer:
         if not _LEANS_ON.search(question) and (
                 not _POINTS_BACK.search(question) or new_names(question, previous)):
             return question
-        extra = [w for w in re.findall(r"[A-Za-z0-9][\w'’-]*", previous[-1])
+        # What the last question was about, not what it asked: "How many people died in the
+        # Riverton fire?" lends "Riverton fire" to "And what caused it?", not "people died".
+        words = topic_words(previous[-1]) or re.findall(r"[A-Za-z0-9][\w'’-]*", previous[-1])
+        extra = [w for w in words
                  if w.lower() not in STOPWORDS and terms(w) and terms(w)[0] not in own]
         return f"{question} ({' '.join(dict.fromkeys(extra))})" if extra else question
 
