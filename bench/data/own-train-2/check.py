@@ -23,6 +23,7 @@ Usage: python3 bench/data/own-train-2/check.py   (exit code 1 on errors)
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
@@ -48,39 +49,15 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ARTICLE_ID_RE = re.compile(r"^t2-\d{2}-[a-z0-9-]+$")
 QUESTION_ID_RE = re.compile(r"^t2-\d{3}$")
 
-errors: list[str] = []
-
-
-def err(msg: str) -> None:
-    errors.append(msg)
-
-
-def unquote(v: str) -> str:
-    v = v.strip()
-    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-        v = v[1:-1]
-    return v
-
-
-def parse_article(path: Path) -> tuple[dict[str, str], str] | None:
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n"):
-        err(f"{path.name}: does not start with front matter '---'")
-        return None
-    end = text.find("\n---\n", 3)
-    if end == -1:
-        err(f"{path.name}: front matter not closed")
-        return None
-    meta: dict[str, str] = {}
-    for line in text[4:end].splitlines():
-        if not line.strip():
-            continue
-        if ":" not in line:
-            err(f"{path.name}: bad front matter line {line!r}")
-            continue
-        k, v = line.split(":", 1)
-        meta[k.strip()] = unquote(v)
-    return meta, text[end + len("\n---\n"):]
+# The front-matter reader and the error list are own-train's (bench/data/own-train/check.py).
+_SPEC = importlib.util.spec_from_file_location(
+    "own_train_check", Path(__file__).resolve().parent.parent / "own-train" / "check.py")
+assert _SPEC is not None and _SPEC.loader is not None
+_base = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_base)
+errors: list[str] = _base.errors
+err = _base.err
+parse_article = _base.parse_article
 
 
 def load_own_articles() -> dict[str, dict]:
