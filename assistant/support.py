@@ -169,7 +169,16 @@ class ClaimChecker:
             else:
                 for span in split_sentences(body[p.start:p.end], p.start):
                     missing.append((p.n, span, body[span.start:span.end]))
-        if missing:  # no stored sentence vectors: embed the sentences now
+        # Headlines are evidence too: a model may answer from the headline it was shown
+        # ("FDA lets Halvora restart migraine trial"), which no body sentence words the same.
+        titled: dict[str, int] = {}
+        for p in self.evidence.passages:
+            if p.article.title.strip():
+                titled.setdefault(p.article.id, p.n)
+        for n in titled.values():
+            title = self.by_n[n].article.title
+            missing.append((n, Span(0, len(title), "title"), title))
+        if missing:  # no stored sentence vectors (headlines never have them): embed them now
             vectors = self.embedder.embed([text for _, _, text in missing])
             for (n, span, text), vector in zip(missing, vectors, strict=True):
                 out.append(Candidate(n, span, frozenset(content(text)), vector))
@@ -283,16 +292,18 @@ class ClaimVerifier:
 
     def _citations(self, sentences: Sequence[CheckedSentence]) -> list[Citation]:
         out: list[Citation] = []
-        seen: set[tuple[int, int, int]] = set()
+        seen: set[tuple[int, Span]] = set()
+        evidence = self.checker.evidence
         for checked in sentences:
             for s in checked.supports:
                 passage = self.checker.by_n[s.n]
                 body = self.checker.evidence.body(passage.article.id)
-                if body is None or (s.n, s.span.start, s.span.end) in seen:
+                if body is None or (s.n, s.span) in seen:
                     continue
                 citation = make_citation(s.n, passage, s.span, body, s.score)
-                if citation is not None and verify(citation, self.checker.evidence.body):
-                    seen.add((s.n, s.span.start, s.span.end))
+                if citation is not None and verify(citation, evidence.body,
+                                                   lambda a: evidence.text(a, "title")):
+                    seen.add((s.n, s.span))
                     out.append(citation)
         return out
 

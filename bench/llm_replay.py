@@ -115,6 +115,9 @@ def main() -> None:
                         help="support thresholds to compare with the marker check alone")
     parser.add_argument("-k", type=int, default=Settings().top_k,
                         help="passages per question, as in the captured run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write each question's answer and outcome at the last threshold "
+                             "(JSONL), to compare two versions of the code")
     args = parser.parse_args()
     replies: dict[str, str] = {}
     for path in args.capture:
@@ -134,6 +137,11 @@ def main() -> None:
             results = run(answerer, threshold)
             print(json.dumps({"check": f"support >= {threshold}", **figures(results),
                               **changes(base, results)}))
+        if args.out is not None:
+            with args.out.open("w", encoding="utf-8") as f:
+                for r in results:
+                    f.write(json.dumps({"id": r.question.id, "refused": r.refused,
+                                        "correct": r.correct, "answer": r.answer.answer}) + "\n")
         if answerer.missing:
             print(f"{len(set(answerer.missing))} question(s) had no captured reply")
 

@@ -503,10 +503,12 @@ def test_a_real_models_reply_is_verified_as_a_reader_would_judge_it(
     assert answer.grounded is expect["grounded"]
     assert sorted({c.article_id for c in answer.citations}) == expect["cited_articles"]
     assert len(answer.unsupported_sentences) == expect["unsupported"]
-    body_of = news_services.store.registry.body
     for c in answer.citations:
-        assert body_of(c.article_id)[c.start:c.end] == c.quote
+        text = c.title if c.field == "title" else news_services.store.registry.body(c.article_id)
+        assert text is not None and text[c.start:c.end] == c.quote
         assert f"[{c.n}]" in answer.answer
+    if "fields" in expect:  # a headline is evidence too
+        assert sorted({c.field for c in answer.citations}) == expect["fields"]
     if "answer" in expect:
         assert answer.answer == expect["answer"]
 
