@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answerers.base import Answerer, Draft, Evidence, sentence_gap
+from assistant.answerers.base import NOT_IN_ARTICLES, Answerer, Draft, Evidence, sentence_gap
 from assistant.citations import (
     MARKER,
     best_supporting_sentence,
@@ -21,7 +21,7 @@ from assistant.citations import (
 )
 from assistant.errors import InputError
 from assistant.keyword import terms
-from assistant.retrieval import Retriever
+from assistant.retrieval import Retriever, narrow_span
 from assistant.store import Store
 from assistant.support import MIN_SUPPORT, ClaimVerifier
 from assistant.types import Answer, Citation, Passage, Span, Turn
@@ -126,6 +126,7 @@ class Asker:
                     yield from claims.feed(item)
         assert draft is not None
         answer = finish(question, draft, evidence, self.answerer.mode, claims)
+        answer = outdated(answer, evidence) or answer
         # Reports published after the day asked about are neither cited nor shown.
         answer.passages = [p for p in answer.passages if evidence.published(p)]
         if citations and claims is not None:
@@ -203,6 +204,27 @@ def finish(question: str, draft: Draft, evidence: Evidence, mode: str,
         confidence=draft.confidence,
         updates=draft.updates if grounded else [],
     )
+
+
+def outdated(answer: Answer, evidence: Evidence) -> Answer | None:
+    """A refusal, when a question about the last few days ("this week") is answered only from
+    reports weeks older: an old budget vote is not what the council voted on this week. Said
+    with the newest cited report's date. Undated reports are never too old."""
+    today = evidence.today or dt.date.today()
+    narrow = narrow_span(evidence.question, today)
+    if narrow is None or not answer.grounded or not answer.citations:
+        return None
+    phrase, oldest = narrow
+    dates = [c.date for c in answer.citations]
+    if any(not d or d >= oldest.isoformat() for d in dates):
+        return None
+    newest = dt.date.fromisoformat(max(d for d in dates if d))
+    return Answer(question=answer.question,
+                  answer=f"{NOT_IN_ARTICLES} The newest report they have on this is from "
+                         f"{newest:%-d %B %Y}, {(today - newest).days} days before "
+                         f"{today:%-d %B %Y}, so not {phrase.lower()}.",
+                  grounded=False, mode=answer.mode, passages=answer.passages,
+                  confidence=answer.confidence)
 
 
 def _quoted_citations(text: str, draft: Draft, evidence: Evidence) -> list[Citation]:

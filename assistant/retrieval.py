@@ -39,6 +39,29 @@ _RELATIVE = [
 ]
 
 
+# Phrases that pin a question to the last few days. "Today" is not one: it often means
+# "nowadays" ("What does the company make today?").
+_NARROW = re.compile(r"\b(yesterday|tonight|this (?:morning|afternoon|evening)|"
+                     r"(?:this|past|last few|previous few) days?|(?:this|the past|past) week(?:end)?)"
+                     r"\b", re.I)
+# How much older than such a span a report may be and still answer it: dates in archives are
+# often a few days off, and a hard window lost articles a week older than the question.
+NARROW_SLACK = dt.timedelta(days=14)
+
+
+def narrow_span(question: str, today: dt.date) -> tuple[str, dt.date] | None:
+    """For a question about the last few days ("this week"), the phrase and the oldest date a
+    report answering it can have."""
+    found = _NARROW.search(question)
+    window = relative_window(question, today) if found else None
+    if found is None or window is None:
+        return None
+    try:
+        return found.group(0), window[0] - NARROW_SLACK
+    except OverflowError:  # a `today` in the first weeks of year 1
+        return None
+
+
 def relative_window(question: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """The date range a relative phrase in the question points at, if any."""
     spans = [days for pattern, days in _RELATIVE if pattern.search(question)]

@@ -233,3 +233,20 @@ def test_decomposed_unicode_in_an_article_answers_a_question_typed_as_usual(
     # Asked in decomposed form too.
     assert "3 May" in services.asker.ask(
         unicodedata.normalize("NFD", "When will José Núñez's café close?")).answer
+
+
+def test_a_question_about_this_week_is_not_answered_from_a_report_weeks_older(
+        news_services: Any) -> None:
+    """The corpus has the Rovers signing a player in August; asked in late November which
+    player they signed this week, that is not the answer."""
+    today = dt.date(2026, 11, 25)
+    answer = news_services.asker.ask("Which player did the Riverton Rovers sign this week?",
+                                     today=today)
+    assert not answer.grounded and answer.citations == []
+    assert answer.answer.startswith("The articles don't say.")
+    assert "5 August 2026" in answer.answer and "this week" in answer.answer
+    # A report from that week still answers, and without the phrase the old one does.
+    fired = news_services.asker.ask("Who did the Riverton Rovers fire this week?", today=today)
+    assert fired.grounded and "Colin Dray" in fired.answer
+    signed = news_services.asker.ask("Which player did the Riverton Rovers sign?", today=today)
+    assert signed.grounded and "Ilunga" in signed.answer
