@@ -1,7 +1,7 @@
 """Per-claim support for LLM answers: a marker counts only when its passage backs the sentence.
 
 A model's `[n]` is a claim, not a fact. Each sentence of an LLM answer is checked against the
-sentences of the passage it cites: the best one must reach a minimum support score (the
+sentences of the passage it cites (and its headline): the best one must reach a minimum support score (the
 answer's new words found in it, plus embedding similarity). If it does not, the other given
 passages are tried, and a sentence the model left without a marker gets the passage that
 supports it. A sentence nothing supports is reported in `unsupported_sentences`, never cited.
