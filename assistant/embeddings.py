@@ -234,6 +234,21 @@ class OnnxEmbedder:
         vectors, _ = self.embed_with_spans(texts, [() for _ in texts])
         return vectors
 
+    def token_vectors(self, texts: Sequence[str]) -> list[tuple[np.ndarray, list[str]]]:
+        """Each text's word-pieces as the model reads them in context: unit vectors (one row
+        per piece, without [CLS] and [SEP]) and the pieces themselves."""
+        out: list[tuple[np.ndarray, list[str]]] = []
+        for encoding in self._tokenizer.encode_batch(list(texts)):
+            ids = np.array([encoding.ids], np.int64)
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0][0, 1:-1]
+            out.append((_normalise(hidden), list(encoding.tokens[1:-1])))
+        with self._lock:
+            self.texts_embedded += len(texts)
+        return out
+
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[SpanList]
     ) -> tuple[np.ndarray, list[np.ndarray]]:

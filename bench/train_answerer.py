@@ -1,6 +1,6 @@
 """Train the learned parts of retrieval and the extractive answerer, offline, from public data.
 
-    python bench/train_answerer.py                  # fit, write assistant/models/answerer-v1.json
+    python bench/train_answerer.py                  # fit, write assistant/models/answerer-v2.json
     python bench/train_answerer.py --ablation       # + held-out figures feature group by group
 
 Four linear models, fitted in order, each on features computed by the product's own code:
@@ -48,12 +48,17 @@ sys.path.insert(0, str(HERE))
 from assistant.answerers.base import Evidence  # noqa: E402
 from assistant.answerers.extractive import (  # noqa: E402
     CONFIDENCE_FEATURES,
+    RERANK_DEPTH,
+    RERANK_FEATURES,
     SENTENCE_FEATURES,
     Candidate,
     best_phrase,
     choose_sentences,
     confidence_features,
+    rerank_features,
+    reranked_logits,
     sentence_candidates,
+    token_similarity,
 )
 from assistant.answerers.phrases import SPAN_FEATURES, candidate_phrases, span_features  # noqa: E402
 from assistant.evaluate import Question, contains_answer, load_questions  # noqa: E402
@@ -133,6 +138,9 @@ def sources(work: Path, synthetic_articles: int) -> list[Source]:
         Source("own", [FIXTURES / "corpus", ROOT / "seeds", HERE / "data" / "own-train" / "articles"],
                load_questions(FIXTURES / "corpus_questions.jsonl") + seed
                + load_questions(HERE / "data" / "own-train" / "questions.jsonl"), weight=3.0),
+        # Paraphrased questions over 30 more articles of their own (written for training).
+        Source("own-2", [HERE / "data" / "own-train-2" / "articles"],
+               load_questions(HERE / "data" / "own-train-2" / "questions.jsonl"), weight=3.0),
         # The same seed questions over a one-article index, as `make run` builds it: scores
         # look different when there is nothing else to rank.
         Source("seed-only", [ROOT / "seeds"], seed, weight=3.0),
@@ -375,6 +383,9 @@ class SentenceData:
     candidates: list[Candidate]
     x: np.ndarray
     labels: np.ndarray
+    # The first pass's best candidates (indices) and their token similarity (rerank stage).
+    top: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def sentence_data(examples: list[Example], fusion: LinearScorer) -> list[SentenceData]:
@@ -419,6 +430,61 @@ def sentence_stage(data: list[SentenceData], use: Sequence[str] | None = None
     contains = [bool(len(d.x)) and contains_answer(d.candidates[int(np.argmax(oof[_key(d)]))].text,
                                                    d.example.question.answers) for d in groups]
     figures["sentence top-1 holds answer"] = float(np.mean(contains))
+    return final, oof, figures
+
+
+def similarity_stage(data: list[SentenceData], logits: dict[str, np.ndarray],
+                     token_vectors: Any, cache_path: Path) -> None:
+    """The token similarity of each candidate list's first RERANK_DEPTH (by `logits`), as the
+    answerer computes it; kept in `cache_path` between runs (it costs a run of the model per
+    sentence)."""
+    import pickle
+
+    cache: dict[tuple[str, str], float] = {}
+    if cache_path.is_file():
+        cache = pickle.loads(cache_path.read_bytes())
+    before = len(cache)
+    for d in data:
+        d.top = np.argsort(-logits[_key(d)], kind="stable")[:RERANK_DEPTH]
+        question = d.example.question.question
+        texts = [d.candidates[i].text for i in d.top]
+        missing = list(dict.fromkeys(t for t in texts if (question, t) not in cache))
+        if missing:
+            cache.update(zip(((question, t) for t in missing),
+                             token_similarity(token_vectors, question, missing), strict=True))
+        d.similarity = np.array([cache[(question, t)] for t in texts])
+    if len(cache) > before:
+        cache_path.write_bytes(pickle.dumps(cache))
+
+
+def _rerank_x(d: SentenceData, logits: dict[str, np.ndarray]) -> np.ndarray:
+    return rerank_features(logits[_key(d)], d.x, d.top, d.similarity)
+
+
+def rerank_stage(data: list[SentenceData], logits: dict[str, np.ndarray]
+                 ) -> tuple[LinearScorer, dict[str, np.ndarray], dict[str, float]]:
+    """The second pass over each list's first RERANK_DEPTH candidates (the first pass's logit,
+    the word-match features and the token similarity), and the logits after it, out of fold."""
+    groups = [d for d in data if not d.removed and d.example.question.answerable and len(d.x)]
+    oof: dict[str, np.ndarray] = {}
+    for fold in range(FOLDS):
+        model = fit_softmax([(_rerank_x(d, logits), d.labels[d.top], d.example.weight) for d in groups
+                             if d.example.fold != fold], RERANK_FEATURES)
+        for d in data:
+            if d.example.fold == fold:
+                oof[_key(d)] = reranked_logits(model, logits[_key(d)], d.x, d.top,
+                                                 d.similarity)
+    final = fit_softmax([(_rerank_x(d, logits), d.labels[d.top], d.example.weight) for d in groups],
+                        RERANK_FEATURES)
+    figures: dict[str, float] = {}
+    for source in sorted({d.example.source for d in groups}):
+        mine = [d for d in groups if d.example.source == source]
+        figures[f"{source}: top sentence holds answer, reranked"] = float(np.mean([
+            contains_answer(d.candidates[int(np.argmax(oof[_key(d)]))].text,
+                            d.example.question.answers) for d in mine]))
+    figures["sentence top-1 holds answer, reranked"] = float(np.mean([
+        contains_answer(d.candidates[int(np.argmax(oof[_key(d)]))].text,
+                        d.example.question.answers) for d in groups]))
     return final, oof, figures
 
 
@@ -602,10 +668,14 @@ def span_stage(data: list[SentenceData], logits: dict[str, np.ndarray]
 
 
 def heldout_figures(examples: list[Example], fusion: LinearScorer, sentence: LinearScorer,
-                    span: LinearScorer, confidence: LinearScorer) -> dict[str, float]:
+                    rerank: LinearScorer, span: LinearScorer, confidence: LinearScorer,
+                    token_vectors: Any, cache_path: Path) -> dict[str, float]:
     """Top-1 figures on questions never trained on, with the models just fitted."""
     data = sentence_data(examples, fusion)
-    logits = {_key(d): sentence.score(d.x) for d in data}
+    first = {_key(d): sentence.score(d.x) for d in data}
+    similarity_stage(data, first, token_vectors, cache_path)
+    logits = {_key(d): reranked_logits(rerank, first[_key(d)], d.x, d.top, d.similarity)
+              for d in data}
     x, _, rows = confidence_rows(data, logits, lambda _: span)
     p = confidence.probability(x)
     refused = p < (confidence.threshold or 0.5)
@@ -716,6 +786,10 @@ def model_card(payload: dict[str, Any]) -> str:
                   "article? Softmax per question.",
         "sentence": "each candidate sentence or headline: does it hold the answer? Softmax per "
                     "question; `threshold`: add the runner-up when the best one's share is below.",
+        "rerank": "the sentence model's best ten candidates again: their first-pass logit, "
+                  "the word-match features weighed anew, and how closely each one's words, "
+                  "read in context by the embedding model, match the question's "
+                  "(token_similarity). Softmax per question.",
         "span": "each phrase of the best sentence (or its headline): is it the answer? "
                 "Logistic; `threshold`: show it as the short answer above.",
         "confidence": "do the passages answer the question at all? Logistic; `threshold`: the "
@@ -769,7 +843,11 @@ def main() -> None:
 
     fusion, fusion_figures = fusion_stage(train)
     data = sentence_data(train, fusion)
-    sentence, oof_logits, sentence_figures = sentence_stage(data)
+    sentence, first_logits, sentence_figures = sentence_stage(data)
+    token_vectors = train[0].retriever.embedder.token_vectors
+    similarity_stage(data, first_logits, token_vectors, args.work / "token-similarity.pickle")
+    rerank, oof_logits, rerank_figures = rerank_stage(data, first_logits)
+    sentence_figures.update(rerank_figures)
     second_below, second_figures = second_sentence_stage(data, oof_logits)
     sentence = LinearScorer(sentence.features, sentence.weights, sentence.mean, sentence.scale,
                             sentence.bias, second_below)
@@ -779,7 +857,8 @@ def main() -> None:
     span, span_folds, span_figures = span_stage(data, oof_logits)
     confidence, confidence_figures = confidence_stage(data, oof_logits, span_folds)
     llm_gate = confidence_figures["llm gate"]
-    held = heldout_figures(heldout, fusion, sentence, span, confidence)
+    held = heldout_figures(heldout, fusion, sentence, rerank, span, confidence, token_vectors,
+                           args.work / "token-similarity.pickle")
 
     figures = {"training (out of fold)": {**fusion_figures, **sentence_figures,
                                            **confidence_figures, **span_figures},
@@ -796,7 +875,8 @@ def main() -> None:
         "figures": {t: {k: round(v, 4) for k, v in b.items()} for t, b in figures.items()},
         "llm_gate": round(llm_gate, 6),
         "models": {"fusion": fusion.to_dict(), "sentence": sentence.to_dict(),
-                   "span": span.to_dict(), "confidence": confidence.to_dict()},
+                   "rerank": rerank.to_dict(), "span": span.to_dict(),
+                   "confidence": confidence.to_dict()},
     }
     args.out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     card = args.out.with_suffix(".md")

@@ -32,6 +32,8 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
     from assistant.answerers.extractive import ExtractiveAnswerer, RefusalGate
     from assistant.models import load_models
 
+    # The local model's word vectors, for the ranker's second pass (not from a server).
+    token_vectors = getattr(embedder, "token_vectors", None)
     if settings.answerer == "openai":
         from assistant.answerers.llm import LLMAnswerer
         from assistant.prompts import PromptLibrary
@@ -39,7 +41,8 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
         models = load_models()
         threshold = models.llm_gate if settings.llm_gate is None else settings.llm_gate
         # Built even when it never refuses (threshold 0): its scores also decide a second look.
-        gate = RefusalGate(ExtractiveAnswerer(models, threshold=settings.refusal_threshold),
+        gate = RefusalGate(ExtractiveAnswerer(models, threshold=settings.refusal_threshold,
+                                              token_vectors=token_vectors),
                            threshold)
         return LLMAnswerer(
             openai_client(settings),
@@ -52,4 +55,5 @@ def build_answerer(settings: Settings, embedder: Embedder) -> Answerer:
             gate=gate,
             second_look=settings.llm_second_look,
         )
-    return ExtractiveAnswerer(load_models(), threshold=settings.refusal_threshold)
+    return ExtractiveAnswerer(load_models(), threshold=settings.refusal_threshold,
+                              token_vectors=token_vectors)

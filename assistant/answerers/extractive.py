@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,6 +65,17 @@ SENTENCE_FEATURES = (
     "passage_rr", "passage_gap", "lead", "position", "is_title", "length", "short", "quote",
     "after_today", "who_person", "where_place",
 )
+# The first pass's best candidates are ranked again with what costs a run of the embedding
+# model per sentence: how closely each one's words, read in context, match the question's.
+# The second pass starts from the first pass's logit and weighs again only the word-match
+# signals the new one overlaps with: refitting every feature on the best ten moved easy
+# questions off their sentence (bench/README.md, the sentence ranker).
+RERANK_DEPTH = 10
+_REWEIGHED = ("cosine", "lexical_plain", "lexical", "lexical_syn")
+RERANK_FEATURES = ("first_pass", *_REWEIGHED, "token_similarity")
+_REWEIGHED_COLUMNS = [SENTENCE_FEATURES.index(f) for f in _REWEIGHED]
+# Each text's word-piece vectors in context and the pieces (OnnxEmbedder.token_vectors).
+TokenVectors = Callable[[Sequence[str]], list[tuple[np.ndarray, list[str]]]]
 # Only scale-free signals: raw BM25 scores and fused logits depend on the size of the index
 # (a one-article index scores everything low), so they would refuse differently per corpus.
 CONFIDENCE_FEATURES = (
@@ -329,12 +340,51 @@ def dangling_reference(info: QuestionInfo) -> bool:
                                r"those)\b", info.text, re.I)))
 
 
-def rank_candidates(model: LinearScorer, candidates: list[Candidate],
-                    x: np.ndarray) -> tuple[list[Candidate], np.ndarray]:
-    """Candidates best first, each with its logit and its softmax share among them."""
+def token_similarity(token_vectors: TokenVectors, question: str,
+                     texts: Sequence[str]) -> np.ndarray:
+    """For each text, the mean over the question's content words of their best cosine with a
+    word of the text, both read in context by the embedding model ("MaxSim"): a paraphrase
+    ("What did Kellwick pay?" for "sold to Kellwick for $47 million") comes close where word
+    overlap finds nothing. Measured in bench/README.md (the sentence ranker)."""
+    if not texts:
+        return np.zeros(0)
+    (question_vectors, pieces), *rest = token_vectors([question, *texts])
+    content = [i for i, piece in enumerate(pieces)
+               if piece.isalnum() and piece.lower() not in STOPWORDS]
+    if content:
+        question_vectors = question_vectors[content]
+    return np.array([float((question_vectors @ vectors.T).max(axis=1).mean())
+                     if len(vectors) and len(question_vectors) else 0.0 for vectors, _ in rest])
+
+
+def rerank_features(logits: np.ndarray, x: np.ndarray, top: np.ndarray,
+                    similarity: np.ndarray) -> np.ndarray:
+    """The second pass's features (RERANK_FEATURES) of the candidates `top`."""
+    return np.column_stack([logits[top], x[top][:, _REWEIGHED_COLUMNS], similarity])
+
+
+def reranked_logits(model: LinearScorer, logits: np.ndarray, x: np.ndarray, top: np.ndarray,
+                    similarity: np.ndarray) -> np.ndarray:
+    """The logits after the second pass: the candidates `top` (the first pass's best) scored
+    again with their token similarity, the others kept in their order below them."""
+    out = logits.astype(float).copy()
+    if not len(top):
+        return out
+    again = model.score(rerank_features(logits, x, top, similarity))
+    rest = np.setdiff1d(np.arange(len(logits)), top)
+    if len(rest):
+        out[rest] = logits[rest] - logits[rest].max() + again.min() - 1.0
+    out[top] = again
+    return out
+
+
+def rank_candidates(model: LinearScorer, candidates: list[Candidate], x: np.ndarray,
+                    logits: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray]:
+    """Candidates best first, each with its logit (the model's, unless `logits` are given)
+    and its softmax share among them."""
     if not candidates:
         return candidates, x
-    logits = model.score(x)
+    logits = model.score(x) if logits is None else logits
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     for c, logit, prob in zip(candidates, logits, probs, strict=True):
@@ -390,8 +440,13 @@ class ExtractiveAnswerer:
     mode: Literal["extractive", "llm"] = "extractive"
     label = "extractive (offline)"
 
-    def __init__(self, models: AnswererModels, threshold: float | None = None) -> None:
+    def __init__(self, models: AnswererModels, threshold: float | None = None,
+                 token_vectors: TokenVectors | None = None) -> None:
         models.sentence.require(SENTENCE_FEATURES, "sentence")
+        if models.rerank is not None:
+            models.rerank.require(RERANK_FEATURES, "rerank")
+        # Without the local model's word vectors (embeddings from a server), one pass ranks.
+        self.token_vectors = token_vectors if models.rerank is not None else None
         models.confidence.require(CONFIDENCE_FEATURES, "confidence")
         models.span.require(SPAN_FEATURES, "span")
         self.models = models
@@ -422,7 +477,13 @@ class ExtractiveAnswerer:
         """Rank every candidate sentence and estimate whether the passages answer at all."""
         info = QuestionInfo.of(evidence.question)
         candidates, x = sentence_candidates(evidence, info)
-        candidates, x = rank_candidates(self.models.sentence, candidates, x)
+        logits = self.models.sentence.score(x)
+        if self.token_vectors is not None and self.models.rerank is not None and len(logits):
+            top = np.argsort(-logits, kind="stable")[:RERANK_DEPTH]
+            similarity = token_similarity(self.token_vectors, evidence.question,
+                                          [candidates[i].text for i in top])
+            logits = reranked_logits(self.models.rerank, logits, x, top, similarity)
+        candidates, x = rank_candidates(self.models.sentence, candidates, x, logits)
         # Asked as of a past day, the answer and the confidence in it come from the reports
         # published by then (ranked, as the models were fitted, with every passage in view).
         later = {p.n for p in evidence.passages if not evidence.published(p)}

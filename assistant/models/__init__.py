@@ -1,7 +1,7 @@
 """Small learned models shipped as data: linear scorers read with numpy.
 
-Each model is a JSON file beside this module (`answerer-v1.json`), written by
-`bench/train_answerer.py` from public data, with a model card (`answerer-v1.md`). A scorer
+Each model is a JSON file beside this module (`answerer-v2.json`), written by
+`bench/train_answerer.py` from public data, with a model card (`answerer-v2.md`). A scorer
 lists the feature names it was fitted on; the code refuses a file whose names differ from the
 features it computes, so training and answering can never drift apart silently.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from assistant.errors import ModelError
 
 HERE = Path(__file__).resolve().parent
-VERSION = "answerer-v1"
+VERSION = "answerer-v2"
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,8 @@ class AnswererModels:
     confidence: LinearScorer
     # Below this confidence the LLM answerer refuses without asking the LLM.
     llm_gate: float
+    # The second pass over the sentence ranker's best candidates (none in older files).
+    rerank: LinearScorer | None = None
 
 
 @lru_cache(maxsize=4)
@@ -98,8 +100,10 @@ def load_models(path: Path | None = None) -> AnswererModels:
         raw = json.loads(path.read_text(encoding="utf-8"))
         parts = {name: LinearScorer.from_dict(raw["models"][name])
                  for name in ("fusion", "sentence", "span", "confidence")}
+        rerank = (LinearScorer.from_dict(raw["models"]["rerank"])
+                  if "rerank" in raw["models"] else None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"cannot read the answerer models at {path}: {exc}; reinstall the "
                          "package or retrain with `python bench/train_answerer.py`") from None
     return AnswererModels(version=str(raw.get("version", path.stem)),
-                          llm_gate=float(raw.get("llm_gate", 0.0)), **parts)
+                          llm_gate=float(raw.get("llm_gate", 0.0)), rerank=rerank, **parts)
