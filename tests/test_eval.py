@@ -39,15 +39,20 @@ from assistant.types import Answer, ArticleMeta, Citation, Passage
 from .fake_llm import FakeOpenAIServer
 
 # Regression floors for the extractive answerer, a few points under what was measured on
-# 2026-12-01 with the learned models answerer-v1 (`assistant eval <set> --corpus <dir> --json`,
+# 2026-12-02 with the learned models answerer-v2 (`assistant eval <set> --corpus <dir> --json`,
 # extractive, k=8, int8 MiniLM, refusal at the trained operating point):
-#   seed (37 q):    hit@1 1.000, accuracy 0.880, citation precision 1.000, refusal recall 0.500,
-#                   false refusals 0.040
-#   corpus (173 q): hit@1 0.887, hit@5 1.000, mrr@10 0.934, accuracy 0.795, citation precision
-#                   0.835, refusal recall 0.227, false refusals 0.026
-#                   (with answers that also cite a story's earlier reports, which the fixtures
-#                   do not list as supporting: precision 0.887 -> 0.835, accuracy -0.007)
-# Both sets are training data of answerer-v1 (held-out figures: README "Quality"). Refusal
+#   seed (37 q):    hit@1 1.000, accuracy 0.840, citation precision 1.000, refusal recall 0.417,
+#                   false refusals 0.000
+#   corpus (173 q): hit@1 0.881, hit@5 1.000, mrr@10 0.932, accuracy 0.815, citation precision
+#                   0.826, refusal recall 0.227, false refusals 0.000
+#                   (answers that also cite a story's earlier reports, which the fixtures do
+#                   not list as supporting, count against precision)
+# answerer-v1 measured seed 0.880 / 0.500 and corpus 0.801 / 0.227. answerer-v2 answers one
+# seed question less ("What office does Netanyahu hold?" takes "Netanyahu's office confirmed
+# ...") and refuses one unanswerable seed question less, for +0.06 accuracy and half the false
+# refusals on the held-out news quiz (README "Quality"): the seed floors were lowered by that
+# one question each, on purpose.
+# Both sets are training data of answerer-v2 (held-out figures: README "Quality"). Refusal
 # recall is lower than the hand-set threshold of 0.5 gave (0.917 / 0.591): the learned operating
 # point allows at most 5 % false refusals, where the old one refused 4-8 % of answerable
 # questions on these sets and 19-22 % on paraphrased news-quiz questions. The ceilings on
@@ -56,8 +61,8 @@ from .fake_llm import FakeOpenAIServer
 # one or two questions. Raise the floors when the answerer improves, and treat a drop below
 # them as a regression to explain, not a number to lower.
 FLOORS: dict[str, dict[str, float]] = {
-    "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.84, "citations.valid": 1.0,
-             "citations.precision": 0.95, "refusal.recall": 0.41},
+    "seed": {"retrieval.hit@1": 0.95, "answer.accuracy": 0.80, "citations.valid": 1.0,
+             "citations.precision": 0.95, "refusal.recall": 0.33},
     "corpus": {"retrieval.hit@1": 0.86, "retrieval.hit@5": 0.98, "retrieval.mrr@10": 0.91,
                "answer.accuracy": 0.77, "citations.valid": 1.0, "citations.precision": 0.80,
                "refusal.recall": 0.18},
