@@ -32,7 +32,7 @@ from assistant.citations import (
 )
 from assistant.embeddings import Embedder
 from assistant.keyword import terms, words
-from assistant.question import NUMBER_WORDS, asks_count
+from assistant.question import NUMBER_WORDS, asks_about_steering, asks_count, steering
 from assistant.types import Citation, Passage, Span
 
 # The least support a cited sentence must give a claim (see `support_score`); measured on the
@@ -182,7 +182,16 @@ class ClaimChecker:
             vectors = self.embedder.embed([text for _, _, text in missing])
             for (n, span, text), vector in zip(missing, vectors, strict=True):
                 out.append(Candidate(n, span, frozenset(content(text)), vector))
+        # A line written to steer an assistant supports no claim, whatever the model made of it.
+        if not asks_about_steering(self.evidence.question):
+            out = [c for c in out if not steering(self._text(c))]
         return [c for c in out if c.terms]
+
+    def _text(self, c: Candidate) -> str:
+        article = self.by_n[c.n].article
+        text = (article.title if c.span.field == "title"
+                else self.evidence.body(article.id) or "")
+        return text[c.span.start:c.span.end]
 
     def claim_terms(self, sentence: str) -> tuple[set[str], set[str]]:
         """(all content words, the ones the question does not already have).

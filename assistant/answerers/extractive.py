@@ -41,8 +41,10 @@ from assistant.models import AnswererModels, LinearScorer
 from assistant.question import (
     CAPITAL,
     QuestionInfo,
+    asks_about_steering,
     has_type,
     question_entities,
+    steering,
 )
 from assistant.retrieval import relative_window
 from assistant.types import Span, Turn
@@ -138,6 +140,7 @@ def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Ca
     titled: set[str] = set()
     passages = evidence.passages
     top_score = passages[0].score if passages else 0.0
+    about_steering = asks_about_steering(info.text)
     for rank, passage in enumerate(passages):
         body = evidence.body(passage.article.id)
         record = evidence.records.get(passage.chunk_id)
@@ -147,7 +150,8 @@ def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Ca
         title_terms = set(terms(title))
         title_key = headline(title)
         gap = min(max(top_score - passage.score, 0.0), 10.0) / 10.0
-        if passage.article.id not in titled and title.strip():
+        if passage.article.id not in titled and title.strip() and (
+                about_steering or not steering(title)):
             titled.add(passage.article.id)
             if title_key not in seen:
                 seen.add(title_key)
@@ -166,7 +170,8 @@ def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Ca
             text = body[start:end]
             key = " ".join(text.split()).lower()
             # The headline repeated atop the body is the headline candidate already.
-            if key in seen or len(text) < 12 or key == title_key:
+            if key in seen or len(text) < 12 or key == title_key or (
+                    steering(text) and not about_steering):
                 continue
             seen.add(key)
             around: set[str] = set()
