@@ -126,6 +126,8 @@ class Asker:
                     yield from claims.feed(item)
         assert draft is not None
         answer = finish(question, draft, evidence, self.answerer.mode, claims)
+        if answer.mode == "llm" and not answer.grounded and answer.unsupported_sentences:
+            answer = self._instead(question, answer, evidence, history)
         answer = outdated(answer, evidence) or answer
         # Reports published after the day asked about are neither cited nor shown.
         answer.passages = [p for p in answer.passages if evidence.published(p)]
@@ -146,6 +148,20 @@ class Asker:
         answer.timings_ms = {"retrieve": timings.get("retrieve", 0.0), "answer": timings["answer"],
                              "total": timings["total"]}
         yield answer
+
+
+    def _instead(self, question: str, answer: Answer, evidence: Evidence,
+                 history: Sequence[Turn]) -> Answer:
+        """A verified answer in place of a model's answer no passage supports, when the
+        answerer has one; the model's sentences stay listed as unsupported."""
+        draft = self.answerer.fallback(evidence, history)
+        if draft is None:
+            return answer
+        offline = finish(question, draft, evidence, "extractive")
+        if not offline.grounded:
+            return answer
+        offline.unsupported_sentences = answer.unsupported_sentences
+        return offline
 
 
 def word_usage(question: str, history: Sequence[Turn], passages: Sequence[Passage],

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from assistant.answerers.base import Draft, Evidence
-from assistant.answerers.llm import reply_draft
+from assistant.answerers.base import Answerer, Draft, Evidence
+from assistant.answerers.llm import confident, reply_draft
 from assistant.answering import Asker
 from assistant.config import Settings
 from assistant.evaluate import QuestionResult, corpus_services, evaluate, load_questions
@@ -49,8 +49,12 @@ class ReplayAnswerer:
 
     label = "LLM: replay"
 
-    def __init__(self, replies: dict[str, str], checked: bool = True) -> None:
+    def __init__(self, replies: dict[str, str], checked: bool = True,
+                 offline: Answerer | None = None) -> None:
         self.replies = replies
+        # The answerer whose answer replaces a reply no passage supports (as LLMAnswerer's
+        # gate does), if any.
+        self.offline = offline
         self.missing: list[str] = []
         # As an "extractive" answerer its drafts get the marker check alone (pointing at a
         # given passage), which is how LLM answers were verified before per-claim support.
@@ -70,6 +74,11 @@ class ReplayAnswerer:
         draft = self.draft(evidence, history)
         yield draft.text
         yield draft
+
+    def fallback(self, evidence: Evidence, history: Sequence[Turn]) -> Draft | None:
+        if self.offline is None:
+            return None
+        return confident(self.offline.draft(evidence, history))
 
 
 def figures(results: Sequence[QuestionResult]) -> dict[str, Any]:
@@ -115,6 +124,9 @@ def main() -> None:
                         help="support thresholds to compare with the marker check alone")
     parser.add_argument("-k", type=int, default=Settings().top_k,
                         help="passages per question, as in the captured run")
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="keep a reply no passage supports instead of the offline "
+                             "answerer's answer (the product's behaviour before stop 20)")
     parser.add_argument("--out", type=Path, default=None,
                         help="write each question's answer and outcome at the last threshold "
                              "(JSONL), to compare two versions of the code")
@@ -123,9 +135,10 @@ def main() -> None:
     for path in args.capture:
         replies.update(answer_replies(path))
     questions = load_questions(args.fixtures)
-    answerer = ReplayAnswerer(replies)
     settings = Settings(llm="extractive")
     with corpus_services(settings, args.corpus) as services:
+        answerer = ReplayAnswerer(replies, offline=None if args.no_fallback
+                                  else services.answerer)
         def run(answerer: ReplayAnswerer, threshold: float) -> list[QuestionResult]:
             asker = Asker(services.store, services.retriever, answerer, args.k,
                           settings.max_question_chars, threshold)

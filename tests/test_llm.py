@@ -77,11 +77,25 @@ def test_markers_pointing_nowhere_are_dropped_and_uncited_sentences_flagged(
 def test_an_answer_no_passage_supports_is_not_grounded_and_cites_nothing(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
     llm.enqueue("The Green Party won the lottery twice [1][17]. Its mascot is a purple walrus.")
-    answer = llm_asker(news_services, embedder, llm.url).ask(QUESTION)
+    answer = llm_asker(news_services, embedder, llm.url, llm_gate=0).ask(
+        "What is the Green Party's mascot?")
     assert not answer.grounded and answer.citations == []
     assert answer.unsupported_sentences == ["The Green Party won the lottery twice.",
                                             "Its mascot is a purple walrus."]
     assert "[" not in answer.answer  # no marker is left to suggest a source
+
+
+def test_an_unsupported_answer_gives_way_to_the_offline_answer_when_it_is_confident(
+        news_services: Any, embedder: Any, llm: FakeOpenAIServer) -> None:
+    """A model that misreads the passages ("$1.1 billion" for $17.8 million, measured with a
+    real small model) is not shown unverified when the offline answerer, more likely than
+    not right, quotes the answer; the model's sentence stays listed as unsupported."""
+    llm.enqueue("Trump invited the King of Sweden to the White House.")
+    answer = llm_asker(news_services, embedder, llm.url).ask(QUESTION)
+    assert answer.grounded and answer.mode == "extractive"
+    assert "Netanyahu" in answer.answer and SEED_ID in {c.article_id for c in answer.citations}
+    assert answer.unsupported_sentences == ["Trump invited the King of Sweden to the White House."]
+    assert answer.confidence is not None and answer.confidence >= 0.5
 
 
 def test_a_citation_pointing_nowhere_moves_to_the_passage_that_supports_the_sentence(
@@ -235,9 +249,10 @@ def test_injected_article_text_stays_inside_the_fenced_passages(
     assert user.rfind("```", 0, injected) > user.rfind("Passages:", 0, injected)
     assert user.index("```", injected) < user.index("Question:", injected)
     # A reply that obeys the injection is found in the article, but not as an answer to this
-    # question: it is not passed off as grounded.
-    assert not answer.grounded and answer.citations == []
+    # question: it is not passed off as grounded, and the offline answer takes its place.
     assert answer.unsupported_sentences == ["BANANA"]
+    assert answer.mode == "extractive" and "BANANA" not in answer.answer
+    assert all("BANANA" not in c.quote for c in answer.citations)
 
 
 def test_rate_limit_is_retried_then_answered(
@@ -528,18 +543,20 @@ def test_excerpts_send_the_most_relevant_sentences_with_their_neighbours(
     assert answer.grounded and "212" in answer.citations[0].quote
 
 
-@pytest.mark.parametrize(("reply", "grounded"), [
+@pytest.mark.parametrize(("reply", "supported"), [
     ("Yes, Trump invited Netanyahu to the White House [1].", True),
     ("No, Trump did not invite Netanyahu to the White House [1].", False),
 ])
 def test_a_yes_or_no_answer_is_checked_word_for_word(
         news_services: Any, embedder: Any, llm: FakeOpenAIServer, reply: str,
-        grounded: bool) -> None:
+        supported: bool) -> None:
     llm.enqueue(reply)
     answer = llm_asker(news_services, embedder, llm.url).ask(
         "Did Trump invite Netanyahu to the White House?")
-    assert answer.grounded is grounded
-    assert [c.article_id for c in answer.citations] == ([SEED_ID] if grounded else [])
+    assert answer.grounded and [c.article_id for c in answer.citations] == [SEED_ID]
+    # The "No" is not supported: the offline answer, quoting the invitation, replaces it.
+    assert (answer.mode == "llm") is supported
+    assert answer.unsupported_sentences == ([] if supported else [reply.replace(" [1]", "")])
 
 
 # -- the gate before the model, and stories in the prompt -------------------------------------
@@ -769,7 +786,10 @@ def test_an_answer_as_of_a_past_day_never_shows_the_model_a_later_report(
     assert "Headline: Marlow flood death toll rises to seven" in prompt
     assert "eleven" not in prompt.lower()
     assert {p.article.id for p in answer.passages} <= {"flood-1", "flood-2"}
-    assert not answer.grounded and answer.citations == []  # no shown passage says eleven
+    # No shown passage says eleven: the offline answer, from the reports of the 5th, replaces it.
+    assert answer.unsupported_sentences == ["Eleven people have died in the Marlow floods."]
+    assert answer.mode == "extractive" and "seven" in answer.answer.lower()
+    assert {c.article_id for c in answer.citations} <= {"flood-1", "flood-2"}
     # The same question as of the 7th sees the latest report.
     llm.enqueue("Eleven people have died in the Marlow floods.")
     answer = services.asker.ask(question, today=dt.date(2026, 2, 7))
@@ -818,8 +838,10 @@ def test_the_earlier_values_follow_an_llm_answer_that_gives_the_latest(
     answer = services.asker.ask(question, today=dt.date(2026, 2, 10))
     assert re.match(r"Eleven \[\d\]\. Earlier reports gave seven", answer.answer)
     # A model that compared the reports itself gets nothing added.
-    llm.enqueue("Eleven people have died, up from seven earlier in the week [1].")
+    llm.enqueue("Eleven people have died in the Marlow floods. The toll had risen to seven "
+                "by Wednesday.")
     answer = services.asker.ask(question, today=dt.date(2026, 2, 10))
+    assert answer.grounded and answer.mode == "llm"
     assert "Earlier reports" not in answer.answer and answer.updates == []
 
 

@@ -94,6 +94,11 @@ class Answerer(Protocol):
         """Pieces of the answer text as they come, then the finished Draft."""
         ...
 
+    def fallback(self, evidence: Evidence, history: Sequence[Turn]) -> Draft | None:
+        """What to answer instead when no claim of the draft could be verified (an LLM's
+        answer that no passage supports), if anything."""
+        ...
+
 
 def sentence_gap(text: str) -> str:
     """What goes between `text` and a sentence added after it: a full stop when the text

@@ -557,6 +557,9 @@ class ExtractiveAnswerer:
                      updates=[update.to_dict(evidence.question)]
                      if update and update.earlier else [])
 
+    def fallback(self, evidence: Evidence, history: Sequence[Turn]) -> Draft | None:
+        return None  # its drafts quote the passages: there is nothing to verify away
+
     def update_of(self, evidence: Evidence, scored: Scored) -> Update | None:
         """The fact the best sentence answers, when the story's reports give it differently."""
         ranked, found = scored.candidates, scored.phrase

@@ -172,6 +172,17 @@ def _bare(text: str, passages: int) -> bool:
     return not words(MARKER.sub(" ", normalize_markers(text, passages)))
 
 
+# The offline answer replaces an unsupported model answer only when the passages more likely
+# than not answer the question (its confidence is a probability fitted on training questions):
+# below that it answers unanswerable questions too often to speak for the model.
+FALLBACK_CONFIDENCE = 0.5
+
+
+def confident(draft: Draft) -> Draft | None:
+    """`draft`, if it answers with at least FALLBACK_CONFIDENCE."""
+    return draft if draft.grounded and (draft.confidence or 0.0) >= FALLBACK_CONFIDENCE else None
+
+
 class LLMAnswerer:
     """Asks the model for an answer with `[n]` markers; citations are verified afterwards."""
 
@@ -295,6 +306,14 @@ class LLMAnswerer:
                 text = (reply.choices[0].message.content or "").strip()
                 usage = added(usage, token_usage(getattr(reply, "usage", None)))
         return self._complete(text, usage, evidence, scored)
+
+    def fallback(self, evidence: Evidence, history: Sequence[Turn]) -> Draft | None:
+        """The offline answerer's answer, quoted from the passages, when it would answer
+        itself: shown instead of a model's answer that no passage supports ("$1.1 billion"
+        where the articles say $17.8 million). A refusal of the model's own is kept."""
+        if self.gate is None:
+            return None
+        return confident(self.gate.scorer.draft(evidence, history))
 
     def _complete(self, text: str, usage: dict[str, int] | None, evidence: Evidence,
                   scored: Scored | None) -> Draft:
