@@ -659,6 +659,9 @@ def test_a_refusal_the_offline_answerer_disagrees_with_gets_a_second_look(
     assert len(focused) < len(whole) / 2
     assert f"Question: {QUESTION}" in focused and "Headline: Trump Invites Netanyahu" in focused
     assert "Netanyahu" in focused.split("Published:")[1]
+    # Its instructions say the sentences were picked to hold the answer.
+    assert "picked as the most likely" in llm.requests[1]["messages"][0]["content"]
+    assert "picked" not in llm.requests[0]["messages"][0]["content"]
 
 
 def test_a_second_refusal_is_kept(news_services: Any, embedder: Any,

@@ -13,7 +13,7 @@ import numpy as np
 from assistant.answerers.base import NOT_IN_ARTICLES, Draft, Evidence, sentence_gap
 from assistant.answerers.updates import earlier_line, value_key
 from assistant.citations import MARKER, format_passages, latest_reports, normalize_markers
-from assistant.errors import LLMError
+from assistant.errors import LLMError, PromptError
 from assistant.keyword import terms, words
 from assistant.prompts import PromptLibrary
 from assistant.types import Passage, Turn
@@ -206,6 +206,13 @@ class LLMAnswerer:
         prompts.require("answer", "passages", "history", "question")
         prompts.require("condense", "history", "question")
         prompts.template("answer_system")
+        # The second look's instructions say its few sentences were picked to hold the answer:
+        # told only "if no passage answers", the 1.5B model refused half of its second looks
+        # (bench/README.md). Optional, so a prompts folder made before it still works.
+        try:
+            self.focused_system = prompts.template("answer_system_focused")
+        except PromptError:
+            self.focused_system = prompts.template("answer_system")
 
     def messages(self, evidence: Evidence, history: Sequence[Turn],
                  focused: Scored | None = None) -> list[dict[str, str]]:
@@ -227,8 +234,10 @@ class LLMAnswerer:
             question=evidence.question,
             today=today,
         )
+        system = self.focused_system if focused is not None else self.prompts.template(
+            "answer_system")
         return [
-            {"role": "system", "content": self.prompts.template("answer_system").strip()},
+            {"role": "system", "content": system.strip()},
             {"role": "user", "content": user},
         ]
 
