@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.answerers.base import NOT_IN_ARTICLES, Answerer, Draft, Evidence, sentence_gap
+from assistant.answerers.updates import day
 from assistant.citations import (
     MARKER,
     best_supporting_sentence,
@@ -149,7 +150,6 @@ class Asker:
                              "total": timings["total"]}
         yield answer
 
-
     def _instead(self, question: str, answer: Answer, evidence: Evidence,
                  history: Sequence[Turn]) -> Answer:
         """A verified answer in place of a model's answer no passage supports, when the
@@ -234,11 +234,12 @@ def outdated(answer: Answer, evidence: Evidence) -> Answer | None:
     dates = [c.date for c in answer.citations]
     if any(not d or d >= oldest.isoformat() for d in dates):
         return None
-    newest = dt.date.fromisoformat(max(d for d in dates if d))
+    newest = max(d for d in dates if d)
+    days = (today - dt.date.fromisoformat(newest)).days
     return Answer(question=answer.question,
                   answer=f"{NOT_IN_ARTICLES} The newest report they have on this is from "
-                         f"{newest:%-d %B %Y}, {(today - newest).days} days before "
-                         f"{today:%-d %B %Y}, so not {phrase.lower()}.",
+                         f"{day(newest)}, {days} days before {day(today.isoformat())}, so not "
+                         f"{phrase.lower()}.",
                   grounded=False, mode=answer.mode, passages=answer.passages,
                   confidence=answer.confidence)
 

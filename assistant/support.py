@@ -1,8 +1,8 @@
 """Per-claim support for LLM answers: a marker counts only when its passage backs the sentence.
 
 A model's `[n]` is a claim, not a fact. Each sentence of an LLM answer is checked against the
-sentences of the passage it cites (and its headline): the best one must reach a minimum support score (the
-answer's new words found in it, plus embedding similarity). If it does not, the other given
+sentences of the passage it cites (and its headline): the best one must reach a minimum
+support score (the answer's new words found in it, plus embedding similarity). If it does not, the other given
 passages are tried, and a sentence the model left without a marker gets the passage that
 supports it. A sentence nothing supports is reported in `unsupported_sentences`, never cited.
 A sentence that only restates the question carries no claim; an answer made only of those is
@@ -188,9 +188,7 @@ class ClaimChecker:
         return [c for c in out if c.terms]
 
     def _text(self, c: Candidate) -> str:
-        article = self.by_n[c.n].article
-        text = (article.title if c.span.field == "title"
-                else self.evidence.body(article.id) or "")
+        text = self.evidence.text(self.by_n[c.n].article.id, c.span.field) or ""
         return text[c.span.start:c.span.end]
 
     def claim_terms(self, sentence: str) -> tuple[set[str], set[str]]:
