@@ -42,8 +42,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.answering import check_question, check_text
 from assistant.app import Services
+from assistant.citations import MARKER, normalize_markers
 from assistant.errors import AssistantError, InputError, LLMError, StoreError, StoreMissingError
 from assistant.feedback import MAX_CITATIONS, MAX_NOTE_CHARS, Feedback, FeedbackLog
+from assistant.keyword import words
 from assistant.retrieval import check_range, parse_date
 from assistant.transcript import TITLE as TRANSCRIPT_TITLE
 from assistant.transcript import conversation_markdown
@@ -532,8 +534,14 @@ def completion_chunks(items: Iterator[str | Citation | Answer], model: str) -> I
 
     yield chunk({"role": "assistant", "content": ""})
     sources: dict[int, int] = {}
+    streamed: list[str] = []
     for item in items:
         if isinstance(item, Answer):
+            if not says_the_same("".join(streamed), item):
+                # The model's words went out as they came; the checked answer says otherwise
+                # (a claim no passage supports, a report too old for "this week"). Clients that
+                # only join the deltas must see the verified answer too.
+                yield chunk({"content": f"\n\n{CHECKED}{item.answer}"})
             data = item.to_dict()
             yield chunk({}, "stop", usage=data["usage"], citations=data["citations"],
                         assistant=data)
@@ -541,7 +549,19 @@ def completion_chunks(items: Iterator[str | Citation | Answer], model: str) -> I
             # An extra field on an empty chunk: OpenAI clients pass it through untouched.
             yield chunk({}, citation=streamed_citation(item, sources))
         else:
+            streamed.append(item)
             yield chunk({"content": item})
+
+
+# Put before the verified answer when a stream's text turned out not to be it.
+CHECKED = "Checked against the articles: "
+
+
+def says_the_same(streamed: str, answer: Answer) -> bool:
+    """Whether the streamed text has the answer's words (markers and spacing aside)."""
+    passages = max((p.n for p in answer.passages), default=0)
+    return words(MARKER.sub(" ", normalize_markers(streamed, passages))) == words(
+        MARKER.sub(" ", answer.answer))
 
 
 def done_after(events: Iterator[str]) -> Iterator[str]:

@@ -394,6 +394,32 @@ def test_openai_stream_carries_each_citation_on_a_chunk_before_the_last(
     assert content_after  # text was still coming when the first citation went out
 
 
+def test_an_openai_stream_ends_with_the_checked_answer_when_it_differs(
+        llm_server: str, llm: FakeOpenAIServer) -> None:
+    """Deltas are the model's words as they come; a client that only joins them must still
+    see the verified answer that replaced an unsupported one."""
+    from openai import OpenAI
+
+    ai = OpenAI(base_url=f"{llm_server}/v1", api_key="unused", max_retries=0)
+
+    def joined() -> tuple[str, dict[str, Any]]:
+        chunks = list(ai.chat.completions.create(
+            model="news-assistant", stream=True,
+            messages=[{"role": "user", "content": QUESTION}]))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return text, (chunks[-1].model_extra or {})["assistant"]
+
+    llm.enqueue("Trump invited the King of Sweden to the White House.")
+    text, final = joined()
+    assert text.startswith("Trump invited the King of Sweden")
+    assert text.endswith(f"\n\nChecked against the articles: {final['answer']}")
+    assert "Netanyahu" in final["answer"] and final["mode"] == "extractive"
+    # An answer that stands as streamed gets nothing after it.
+    llm.enqueue(NETANYAHU)
+    text, final = joined()
+    assert "Checked against" not in text and final["mode"] == "llm"
+
+
 # -- eval through a failing LLM ---------------------------------------------------------------
 
 
