@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     prompts_dir: Path = DEFAULT_PROMPTS
     top_k: int = Field(8, ge=1, le=50)
     # The extractive answerer refuses when the probability that the passages answer is below
-    # this; unset, the operating point chosen at training (assistant/models/answerer-v2.md).
+    # this; unset, the operating point chosen at training (assistant/models/answerer-v3.md).
     refusal_threshold: float | None = Field(None, ge=0, le=1)
     max_question_chars: int = 2000
 

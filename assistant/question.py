@@ -161,6 +161,45 @@ def expected_type(question: str) -> AnswerType:
     return min(found)[1]  # type: ignore[return-value]
 
 
+# A finer kind of amount some questions ask for, and how a sentence gives one: "How much does
+# the mayor earn?" wants a sum of money, which "the council's 14 members" is not.
+Measure = Literal["money", "age", "percent", "time"]
+_MEASURE_ASKED: tuple[tuple[Measure, re.Pattern[str]], ...] = (
+    ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bage of\b", re.I)),
+    ("percent", re.compile(r"\bwhat (?:share|percentage|proportion|percent)\b|\bturnout\b|"
+                           r"\bby how much did .* (?:rise|fall|grow|drop|increase)\b", re.I)),
+    ("time", re.compile(r"\bwhat time\b|\bat what time\b", re.I)),
+    ("money", re.compile(r"\bhow much (?:money |cash )?(?:\w+\s+){0,6}?(?:pay|paid|cost|costs|"
+                         r"spend|spent|earn|earns|earned|charge|charged|receive|received|"
+                         r"owe|owes|save|saves|sell|sold|fetch|fined|worth|lose|lost|award|"
+                         r"awarded|invest|invested|borrow|bid)\b|\b(?:what|how (?:big|large))"
+                         r" (?:\w+ ){0,4}?(?:salary|wage|wages|price|fee|fees|fine|compensation|"
+                         r"grant|advance|payout|bonus|fare|damages|settlement|deficit)\b", re.I)),
+)
+_MEASURE_GIVEN: dict[Measure, re.Pattern[str]] = {
+    "money": re.compile(r"[$£€¥]\s?\d|\b\d[\d,.]*\s*(?:million |billion |thousand )?"
+                        r"(?:dollars|pounds|euros|pence|cents|yen|francs|rupees)\b", re.I),
+    "age": re.compile(r"\baged? \d|\b\d+-year-old|\b\d+ years? old\b|, \d{1,3},|\(\d{1,3}\)",
+                      re.I),
+    "percent": re.compile(r"\d\s?(?:%|percent\b|per cent\b)|\b(?:a|one|two|three) (?:half|"
+                          r"third|quarter|fifth|tenth|thirds|quarters|fifths)s?\b", re.I),
+    "time": re.compile(r"\b\d{1,2}[:.]\d\d\b|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|"
+                       r"\bnoon\b|\bmidnight\b", re.I),
+}
+
+
+def asked_measure(question: str) -> Measure | None:
+    """'money' for "How much did Kellwick pay ...?", 'age' for "How old is ...?"; None when
+    the question asks no amount of one of these kinds."""
+    if expected_type(question) != "number" and not re.search(r"\bwhat time\b", question, re.I):
+        return None
+    return next((kind for kind, asked in _MEASURE_ASKED if asked.search(question)), None)
+
+
+def gives_measure(text: str, measure: Measure) -> bool:
+    return bool(_MEASURE_GIVEN[measure].search(text))
+
+
 # A question about a reason or a manner ("Why ...?", "How did ... die?"): a changed figure
 # in a later report is no answer to it.
 _REASON_OR_MANNER = re.compile(
@@ -271,6 +310,7 @@ class QuestionInfo:
     # The stems of the noun a which/what-question asks for ("Which paper mill ..." ->
     # paper, mill): a sentence naming one ("Brackwater Paper Mill") likely answers it.
     asked_kind: frozenset[str] = frozenset()
+    measure: Measure | None = None  # "How much did X pay?": money (asked_measure)
 
     @classmethod
     def of(cls, question: str) -> QuestionInfo:
@@ -291,6 +331,7 @@ class QuestionInfo:
             asks_name=bool(re.search(r"\b(called|named|nicknamed|dubbed|titled|name|names)\b",
                                      low)),
             asked_kind=asked_kind(question),
+            measure=asked_measure(question),
         )
 
     def synonym_matches(self, other_terms: set[str] | frozenset[str]) -> set[str]:

@@ -1,6 +1,6 @@
 """Train the learned parts of retrieval and the extractive answerer, offline, from public data.
 
-    python bench/train_answerer.py                  # fit, write assistant/models/answerer-v2.json
+    python bench/train_answerer.py                  # fit, write assistant/models/answerer-v3.json
     python bench/train_answerer.py --ablation       # + held-out figures feature group by group
 
 Four linear models, fitted in order, each on features computed by the product's own code:
@@ -73,7 +73,7 @@ TOP_K = 8
 MAX_FALSE_REFUSALS = 0.05
 LLM_GATE_FALSE_REFUSALS = 0.01
 # Sets of questions people wrote, paraphrasing (not lifted from the sentence or templated).
-WRITTEN = ("own", "own-2")
+WRITTEN = ("own", "own-2", "own-3")
 SPAN_PRECISION = 0.8
 
 
@@ -143,6 +143,10 @@ def sources(work: Path, synthetic_articles: int) -> list[Source]:
         # Paraphrased questions over 30 more articles of their own (written for training).
         Source("own-2", [HERE / "data" / "own-train-2" / "articles"],
                load_questions(HERE / "data" / "own-train-2" / "questions.jsonl"), weight=3.0),
+        # Paraphrased questions over 30 more articles (stop 21), hard where the ranker was:
+        # pronoun sentences, several numbers per sentence, headline-only names.
+        Source("own-3", [HERE / "data" / "own-train-3" / "articles"],
+               load_questions(HERE / "data" / "own-train-3" / "questions.jsonl"), weight=3.0),
         # The same seed questions over a one-article index, as `make run` builds it: scores
         # look different when there is nothing else to rank.
         Source("seed-only", [ROOT / "seeds"], seed, weight=3.0),

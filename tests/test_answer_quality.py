@@ -237,13 +237,13 @@ def test_shipped_models_match_the_features_the_code_computes() -> None:
     from assistant.retrieval import FUSION_FEATURES
 
     models = load_models()
-    assert models.version == "answerer-v2"
+    assert models.version == "answerer-v3"
     assert models.fusion.features == FUSION_FEATURES
     assert models.sentence.features == SENTENCE_FEATURES
     assert models.confidence.features == CONFIDENCE_FEATURES
     assert models.span.features == SPAN_FEATURES
     assert models.confidence.threshold is not None and 0 < models.confidence.threshold < 1
-    card = Path(__file__).resolve().parent.parent / "assistant" / "models" / "answerer-v2.md"
+    card = Path(__file__).resolve().parent.parent / "assistant" / "models" / "answerer-v3.md"
     assert "held-out" in card.read_text(encoding="utf-8")
 
 
@@ -382,12 +382,14 @@ def test_the_second_pass_finds_the_answer_worded_another_way(
     assert answerer.token_vectors is not None and answerer.models.rerank is not None
     answer = services.asker.ask(question)
     assert answer.grounded and answer.short_answer == "$31 million"
-    # The first pass alone takes the sentence with the question's words.
-    answerer.token_vectors = None
-    try:
-        assert "$31 million" not in services.asker.ask(question).answer
-    finally:
-        answerer.token_vectors = services.embedder.token_vectors
+    # Since answerer-v3 the first pass finds this one too (the question asks a sum of money and
+    # "Vennor, which runs 11 mills" holds none); the second pass's signal still tells the two
+    # sentences apart by far, with no word of "pay" in either.
+    from assistant.answerers.extractive import token_similarity
+
+    sale, mills = token_similarity(services.embedder.token_vectors, question, [
+        MILL.split("\n\n")[0], MILL.split("\n\n")[1]])
+    assert sale > mills + 0.2
 
 
 def test_a_line_written_to_steer_an_assistant_is_never_the_answer(
@@ -414,3 +416,36 @@ def test_a_line_written_to_steer_an_assistant_is_never_the_answer(
     assert all("INSTRUCTIONS" not in c.quote for c in answer.citations)
     quoted = services.asker.ask("What did the line hidden in the review say?")
     assert quoted.grounded and "PINEAPPLE" in quoted.answer
+
+
+@pytest.mark.parametrize(("question", "measure"), [
+    ("How much did Kellwick pay for the Ashby Lane brewery?", "money"),
+    ("What salary will the new police chief earn?", "money"),
+    ("How old is the coach now in temporary charge of the Rovers?", "age"),
+    ("What share of voting teachers approved the new contract?", "percent"),
+    ("At what time did the first Blue Line tram set off?", "time"),
+    ("How many written comments did the transit agency receive on the fare proposal?", None),
+    ("By how much is the property tax rate going up under the budget?", None),
+    ("Who won the Riverton marathon?", None),
+])
+def test_the_measure_a_question_asks(question: str, measure: str | None) -> None:
+    from assistant.question import asked_measure
+
+    assert asked_measure(question) == measure
+
+
+@pytest.mark.parametrize(("text", "measure", "gives"), [
+    ("sold the mill to Vennor for $31 million", "money", True),
+    ("paid 455 pence a share", "money", True),
+    ("Vennor, which runs 11 mills, will keep all 240 workers", "money", False),
+    ("deckhand Emil Sorby, 24, was found", "age", True),
+    ("a 39-year-old former defender", "age", True),
+    ("about a fifth of the workforce", "percent", True),
+    ("turnout was 41.9 percent", "percent", True),
+    ("the tram left at 5:30 a.m.", "time", True),
+    ("the tram left on Monday", "time", False),
+])
+def test_a_sentence_gives_the_measure(text: str, measure: str, gives: bool) -> None:
+    from assistant.question import gives_measure
+
+    assert gives_measure(text, measure) is gives  # type: ignore[arg-type]

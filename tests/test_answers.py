@@ -148,7 +148,7 @@ def test_cli_ask_json_and_errors(tmp_path: Path) -> None:
                          "model", "updates", "citations", "unsupported_sentences", "passages", "timings_ms",
                          "usage"}
     assert data["grounded"] and "Netanyahu" in data["answer"]
-    assert 0.0 <= data["confidence"] <= 1.0 and data["model"] == "answerer-v2"
+    assert 0.0 <= data["confidence"] <= 1.0 and data["model"] == "answerer-v3"
     c = data["citations"][0]
     assert set(c) == {"n", "article_id", "title", "date", "url", "path", "start", "end",
                       "quote", "field", "score", "source"}

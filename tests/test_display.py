@@ -93,7 +93,7 @@ def test_the_short_answer_line_is_shown_once_and_its_sentence_only_in_the_card(
 
 def test_an_answer_without_a_short_answer_does_not_repeat_its_sentence_in_the_card(
         services: Services) -> None:
-    answer = services.asker.ask("What year did the Harbor Bridge first open?", today=TODAY)
+    answer = services.asker.ask("What did inspectors find on the Harbor Bridge?", today=TODAY)
     assert answer.grounded and answer.short_answer is None
     html = answer_html(answer, services.retriever.body).split('<details class="why">')[0]
     view = answer_view(answer)

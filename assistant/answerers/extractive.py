@@ -42,6 +42,7 @@ from assistant.question import (
     CAPITAL,
     QuestionInfo,
     asks_about_steering,
+    gives_measure,
     has_type,
     question_entities,
     steering,
@@ -65,7 +66,7 @@ SENTENCE_FEATURES = (
     "cosine", "lexical", "lexical_syn", "lexical_plain", "bigram", "context",
     "type_match", "type_miss", "new_names", "new_numbers", "entity_cover", "content_cover",
     "passage_rr", "passage_gap", "lead", "position", "is_title", "length", "short", "quote",
-    "after_today", "who_person", "where_place",
+    "after_today", "who_person", "where_place", "measure_match", "measure_miss",
 )
 # The first pass's best candidates are ranked again with what costs a run of the embedding
 # model per sentence: how closely each one's words, read in context, match the question's.
@@ -84,7 +85,7 @@ CONFIDENCE_FEATURES = (
     "top_logit", "margin", "top_probability", "top_lexical", "top_lexical_syn", "top_cosine",
     "top_type_miss", "top_entity_cover", "top_content_cover", "best_content_cover", "dense_top",
     "entity_missing", "entity_missing_any", "term_cover", "typed", "phrase", "phrase_typed",
-    "unknown_content", "unknown_any",
+    "unknown_content", "unknown_any", "measure_asked", "measure_missing",
 )
 
 
@@ -206,6 +207,7 @@ def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Ca
         match = has_type(c.text, info.kind, set(info.words))
         low = c.text.lower()
         body_len = len(evidence.body(c.article_id) or "") or 1
+        gives = info.measure is not None and gives_measure(c.text, info.measure)
         x[row] = (
             cosine,
             sum(w[t] for t in exact) / total,
@@ -232,6 +234,8 @@ def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Ca
                   and str(evidence.passages[rank].article.date) > today.isoformat()),
             float(info.wh == "who" and bool(_PERSON.search(c.text))),
             float(info.wh == "where" and bool(_PLACE.search(c.text))),
+            float(gives) if info.measure else 0.0,
+            float(not gives) if info.measure else 0.0,
         )
     return [r[0] for r in rows], x
 
@@ -267,6 +271,8 @@ def confidence_features(evidence: Evidence, info: QuestionInfo, candidates: Sequ
         phrase_probability if info.kind != "any" else 0.0,
         len(evidence.unknown_terms & info.content_terms) / max(len(info.content_terms), 1),
         float(bool(evidence.unknown_terms)),
+        float(info.measure is not None),
+        float(info.measure is not None and not features[:3, col["measure_match"]].any()),
     ]])
 
 

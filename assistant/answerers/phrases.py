@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.keyword import STOPWORDS, terms
-from assistant.question import DATE, NUMBER_WORDS, QuestionInfo
+from assistant.question import DATE, NUMBER_WORDS, QuestionInfo, gives_measure
 
 _TOKEN = re.compile(r"[$£€]?\d[\d,.:]*%?|[A-Za-z][\w'’.&-]*|[“”\"‘’']")
 _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "and", "&", "for", "upon", "on"}
@@ -63,7 +63,7 @@ SPAN_FEATURES = (
     "who_person", "where_place", "what_any_capital", "how_many_number", "when_date",
     "has_stopword_edge", "name_question", "right_after_match", "unit_in_question", "same_kind",
     "distance", "title_only", "quoted_title_only", "quoted_name", "title_named_indirectly",
-    "previous_value",
+    "previous_value", "measure_match", "measure_miss",
 )
 # "up from 4,500", "compared with 12 a year ago": the value a report says it replaced.
 PREVIOUS = re.compile(r"\b(?:from|than|compared (?:with|to)|previously|was|were)\s+(?:about |"
@@ -265,6 +265,9 @@ def span_features(info: QuestionInfo, text: str, candidates: list[Phrase],
         match = ((info.kind == "entity" and kind_entity) or (info.kind == p.kind)
                  or (info.kind == "date" and p.kind == "number" and bool(DATE.search(p.text))))
         words = len(span_words)
+        # The phrase and what follows it: "24," after a name is an age, "40 percent" a share.
+        gives = info.measure is not None and gives_measure(
+            text[max(0, p.start - 2):p.end + 10], info.measure)
         x[i] = (
             float(p.kind == "quoted"),
             float(p.kind == "capital"),
@@ -297,5 +300,7 @@ def span_features(info: QuestionInfo, text: str, candidates: list[Phrase],
             float(p.kind == "quoted" and len(span_words) <= 4 and p.text[:1].isupper()),
             float(indirect and kind_entity and p.text.lower() not in sentence.lower()),
             float(bool(PREVIOUS.search(text[max(0, p.start - 30):p.start]))),
+            float(gives),
+            float(info.measure is not None and not gives),
         )
     return x

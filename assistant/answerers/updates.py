@@ -272,10 +272,17 @@ def restated(current: Report, earlier: list[Report], candidates: list[Any], info
     earlier reports gave as 23, whatever other number the best sentence holds ("the last
     three people listed as missing")."""
     replaced = {value_key(r.value) for r in earlier} - {value_key(current.value)}
+    shared = info.synonym_matches(set(terms(current.candidate.text)))
     for c in candidates:
         if c.article_id != current.candidate.article_id or c is current.candidate:
             continue
-        if not replaced_values(info, c.text, kind) & replaced:
+        names = replaced_values(info, c.text, kind)
+        # A sentence of the latest report that says which value it replaced restates the fact,
+        # even when the earlier reports were read as giving other figures ("the bodies of four
+        # more people" in a report headlined "toll reaches 23"), if it is as much about what
+        # was asked as the best sentence.
+        if not names & replaced and not (
+                names and len(info.synonym_matches(set(terms(c.text)))) >= len(shared)):
             continue
         own = value_in(span_model, info, c.text, kind)
         if own is not None and value_key(own.text) not in replaced \

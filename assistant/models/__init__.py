@@ -1,7 +1,7 @@
 """Small learned models shipped as data: linear scorers read with numpy.
 
-Each model is a JSON file beside this module (`answerer-v2.json`), written by
-`bench/train_answerer.py` from public data, with a model card (`answerer-v2.md`). A scorer
+Each model is a JSON file beside this module (`answerer-v3.json`), written by
+`bench/train_answerer.py` from public data, with a model card (`answerer-v3.md`). A scorer
 lists the feature names it was fitted on; the code refuses a file whose names differ from the
 features it computes, so training and answering can never drift apart silently.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from assistant.errors import ModelError
 
 HERE = Path(__file__).resolve().parent
-VERSION = "answerer-v2"
+VERSION = "answerer-v3"
 
 
 @dataclass(frozen=True)
