@@ -163,12 +163,14 @@ def expected_type(question: str) -> AnswerType:
 
 # A finer kind of amount some questions ask for, and how a sentence gives one: "How much does
 # the mayor earn?" wants a sum of money, which "the council's 14 members" is not.
-Measure = Literal["money", "age", "percent", "time"]
+Measure = Literal["money", "age", "percent", "time", "year", "day"]
 _MEASURE_ASKED: tuple[tuple[Measure, re.Pattern[str]], ...] = (
     ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bage of\b", re.I)),
     ("percent", re.compile(r"\bwhat (?:share|percentage|proportion|percent)\b|\bturnout\b|"
                            r"\bby how much did .* (?:rise|fall|grow|drop|increase)\b", re.I)),
     ("time", re.compile(r"\bwhat time\b|\bat what time\b", re.I)),
+    ("year", re.compile(r"\b(?:what|which) year\b", re.I)),
+    ("day", re.compile(r"\b(?:what|which) (?:date|day)\b", re.I)),
     ("money", re.compile(r"\bhow much (?:money |cash )?(?:\w+\s+){0,6}?(?:pay|paid|cost|costs|"
                          r"spend|spent|earn|earns|earned|charge|charged|receive|received|"
                          r"owe|owes|save|saves|sell|sold|fetch|fined|worth|lose|lost|award|"
@@ -183,17 +185,22 @@ _MEASURE_GIVEN: dict[Measure, re.Pattern[str]] = {
                       re.I),
     "percent": re.compile(r"\d\s?(?:%|percent\b|per cent\b)|\b(?:a|one|two|three) (?:half|"
                           r"third|quarter|fifth|tenth|thirds|quarters|fifths)s?\b", re.I),
+    "year": re.compile(r"(?<![$£€\d,.])\b(?:1[6-9]|20)\d\d\b(?![,.]?\d)"),
+    "day": re.compile(rf"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|"
+                      rf"yesterday|tomorrow)\b|\b(?:{_MONTHS})\.? \d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|"
+                      rf"rd|th)? (?:of )?(?:{_MONTHS})\b", re.I),
     "time": re.compile(r"\b\d{1,2}[:.]\d\d\b|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|"
                        r"\bnoon\b|\bmidnight\b", re.I),
 }
 
 
 def asked_measure(question: str) -> Measure | None:
-    """'money' for "How much did Kellwick pay ...?", 'age' for "How old is ...?"; None when
-    the question asks no amount of one of these kinds."""
-    if expected_type(question) != "number" and not re.search(r"\bwhat time\b", question, re.I):
-        return None
-    return next((kind for kind, asked in _MEASURE_ASKED if asked.search(question)), None)
+    """'money' for "How much did Kellwick pay ...?", 'age' for "How old is ...?", 'year' for
+    "In what year ...?"; None when the question asks for nothing of these kinds."""
+    allowed = {"number": ("age", "percent", "time", "money"),
+               "date": ("time", "year", "day")}.get(expected_type(question), ())
+    return next((kind for kind, asked in _MEASURE_ASKED
+                 if kind in allowed and asked.search(question)), None)
 
 
 def gives_measure(text: str, measure: Measure) -> bool:

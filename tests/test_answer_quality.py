@@ -424,6 +424,9 @@ def test_a_line_written_to_steer_an_assistant_is_never_the_answer(
     ("How old is the coach now in temporary charge of the Rovers?", "age"),
     ("What share of voting teachers approved the new contract?", "percent"),
     ("At what time did the first Blue Line tram set off?", "time"),
+    ("What year did the Harbor Bridge first open?", "year"),
+    ("On what date did the dockworkers' strike end?", "day"),
+    ("When did the Harbor Bridge first open?", None),
     ("How many written comments did the transit agency receive on the fare proposal?", None),
     ("By how much is the property tax rate going up under the budget?", None),
     ("Who won the Riverton marathon?", None),
@@ -444,6 +447,10 @@ def test_the_measure_a_question_asks(question: str, measure: str | None) -> None
     ("turnout was 41.9 percent", "percent", True),
     ("the tram left at 5:30 a.m.", "time", True),
     ("the tram left on Monday", "time", False),
+    ("The bridge, which opened in 1964, carries", "year", True),
+    ("could not wait another ten years", "year", False),
+    ("will be played on Tuesday, February 4", "day", True),
+    ("will be played in March", "day", False),
 ])
 def test_a_sentence_gives_the_measure(text: str, measure: str, gives: bool) -> None:
     from assistant.question import gives_measure

@@ -206,3 +206,49 @@ def test_a_follow_up_borrows_the_topic_not_the_question_asked_before(
     assert "Riverton fire" in answer.standalone_question
     assert "died" not in answer.standalone_question
     assert any(w in answer.answer for w in ("cause", "started")), answer.answer
+
+
+# Follow-ups that drop the place names the question uses, and whose figure sits below
+# sentences with other numbers: each report's value of the toll is still found.
+TOLL = {
+    "toll-1": ("Harl Estuary Bridge toll set at £3.80 for cars", "2026-05-04", """\
+Drivers will pay £3.80 each way to cross the new Harl Estuary Bridge when it opens in \
+September, the company that will run the crossing said on Monday.
+
+The 2.6-kilometre bridge between Dunmoor and Keswater cuts the journey between the two \
+towns from 58 minutes to 9.
+
+Vans will be charged £6.50 and lorries £11.20, Harl Crossing Company said."""),
+    "toll-2": ("Harl bridge toll cut after backlash from drivers", "2026-05-22", """\
+Engineers completed load tests on Tuesday, driving 48 loaded lorries onto the deck of the \
+2.6-kilometre bridge.
+
+Business groups in Dunmoor had said the charge was too high for people who cross every day.
+
+The toll for cars on the new Harl Estuary Bridge has been cut to £3.20 each way from the \
+£3.80 announced this month, after the regional transport authority agreed to pay the \
+company £4 million a year."""),
+    "toll-3": ("Drivers to pay less on Harl bridge under national subsidy deal", "2026-06-09",
+               """\
+Car drivers will pay £2.95 each way when the bridge between Dunmoor and Keswater opens on \
+September 12.
+
+The national transport ministry will put £2.5 million a year towards the cost of the \
+crossing for five years.
+
+The toll for vans stays at £6.50 and lorries will pay £11.20."""),
+}
+
+
+def test_each_report_of_a_figure_is_found_below_other_numbers(
+        tmp_path: Any, embedder: Any) -> None:
+    services = make_services(tmp_path / "store", embedder)
+    ingest(services.open_store(create=True), services.embedder,
+           [write_articles(tmp_path / "articles", TOLL)])
+    answer = services.asker.ask(
+        "What is the car toll on the bridge between Dunmoor and Keswater now?",
+        today=dt.date(2026, 6, 15))
+    assert answer.grounded and answer.short_answer == "£2.95"
+    [update] = answer.updates
+    assert update["current"]["value"] == "£2.95"
+    assert {e["value"] for e in update["earlier"]} == {"£3.20", "£3.80"}

@@ -213,12 +213,17 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     shared = info.synonym_matches(set(terms(best.text)))
     kind = top_phrase.kind
     reports = [Report(best, top_phrase.text, best_date)]
-    seen_articles = {best.article_id}
+    # Each report's entry in `reports`; one holding a value of another measure ("58 minutes"
+    # beside a £2.95 toll) still makes the latest report answer, and gives way to a sentence
+    # of that report with this fact's value further down.
+    entry = {best.article_id: 0}
     named = replaced_values(info, best.text, kind)
-    for c in ranked[1:UPDATE_DEPTH]:
+    asked = _asked_words(info, best.text)
+    for depth, c in enumerate(ranked[1:], start=1):
         date = dates.get(c.n)
-        if c.article_id in seen_articles or stories.get(c.n) != story or not date \
-                or date > today.isoformat():
+        if stories.get(c.n) != story or not date or date > today.isoformat() or (
+                c.article_id in entry and (entry[c.article_id] == 0 or same_measure(
+                    reports[entry[c.article_id]].value, top_phrase.text))):
             continue
         # A sentence looking back at the superseded value says nothing of the report's own.
         phrase = value_in(span_model, info, c.text, kind, own_only=True)
@@ -230,10 +235,21 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
         names = replaced_values(info, c.text, kind)
         linked = value_key(phrase.text) in named or bool(
             names & {value_key(r.value) for r in reports})
-        if not linked and not _answers_alike(info, best, shared, c):
+        # Further down, only a sentence naming the same measure with every word of the
+        # question the best sentence has, besides names ("cut to £3.20 each way" for "the car
+        # toll ... now", where follow-ups drop "Port Allerby and Sandwick").
+        alike = (depth < UPDATE_DEPTH and _answers_alike(info, best, shared, c)) or (
+            len(asked) >= 2 and asked <= _asked_words(info, c.text)
+            and same_measure(phrase.text, top_phrase.text, strict=True))
+        if not linked and not alike:
             continue
-        seen_articles.add(c.article_id)
-        reports.append(Report(c, phrase.text, date))
+        if c.article_id in entry:
+            if not same_measure(phrase.text, top_phrase.text):
+                continue
+            reports[entry[c.article_id]] = Report(c, phrase.text, date)
+        else:
+            entry[c.article_id] = len(reports)
+            reports.append(Report(c, phrase.text, date))
         named |= names
     values = {value_key(r.value) for r in reports}
     if len(values) < 2:
@@ -254,6 +270,11 @@ def _still_named(value: str, current: Report, ranked: list[Any]) -> bool:
     key = f" {value_key(value)} "
     return any(c.article_id == current.candidate.article_id and key in f" {value_key(c.text)} "
                for c in ranked)
+
+
+def _asked_words(info: QuestionInfo, text: str) -> set[str]:
+    """The question's words other than names that the text has, as themselves or paraphrased."""
+    return info.synonym_matches(set(terms(text))) & info.content_terms
 
 
 def _answers_alike(info: QuestionInfo, best: Any, shared: set[str], other: Any) -> bool:
