@@ -204,6 +204,8 @@ def asked_measure(question: str) -> Measure | None:
 
 
 def gives_measure(text: str, measure: Measure) -> bool:
+    """Whether the text holds an amount of that kind ("$31 million" for money, "Sorby, 24,"
+    for an age, "1964" for a year)."""
     return bool(_MEASURE_GIVEN[measure].search(text))
 
 
