@@ -180,7 +180,8 @@ _MEASURE_ASKED: tuple[tuple[Measure, re.Pattern[str]], ...] = (
 )
 _MEASURE_GIVEN: dict[Measure, re.Pattern[str]] = {
     "money": re.compile(r"[$£€¥]\s?\d|\b\d[\d,.]*\s*(?:million |billion |thousand )?"
-                        r"(?:dollars|pounds|euros|pence|cents|yen|francs|rupees)\b", re.I),
+                        r"(?:dollars|pounds|euros|pence|cents|yen|francs|rupees)\b"
+                        r"|\b\d+(?:\.\d+)?p\b", re.I),
     "age": re.compile(r"\baged? \d|\b\d+-year-old|\b\d+ years? old\b|, \d{1,3},|\(\d{1,3}\)",
                       re.I),
     "percent": re.compile(r"\d\s?(?:%|percent\b|per cent\b)|\b(?:a|one|two|three) (?:half|"
@@ -220,6 +221,16 @@ _REASON_OR_MANNER = re.compile(
 
 def asks_reason_or_manner(question: str) -> bool:
     return bool(_REASON_OR_MANNER.search(question))
+
+
+_CURRENT = re.compile(r"\b(?:latest|now|current|currently|so far|at the moment|at present|still|"
+                      r"to date|these days)\b", re.I)
+
+
+def asks_current(question: str) -> bool:
+    """'What is the latest death toll?', 'How much ... now?': the value as it stands, which a
+    follow-up report may give in other words than the first."""
+    return bool(_CURRENT.search(question))
 
 
 def asks_count(question: str) -> bool:

@@ -440,6 +440,8 @@ def test_the_measure_a_question_asks(question: str, measure: str | None) -> None
 @pytest.mark.parametrize(("text", "measure", "gives"), [
     ("sold the mill to Vennor for $31 million", "money", True),
     ("paid 455 pence a share", "money", True),
+    ("raises its offer to 205p a share", "money", True),
+    ("the 12 p.m. train", "money", False),
     ("Vennor, which runs 11 mills, will keep all 240 workers", "money", False),
     ("deckhand Emil Sorby, 24, was found", "age", True),
     ("a 39-year-old former defender", "age", True),

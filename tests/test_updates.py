@@ -114,6 +114,7 @@ def test_values_of_one_fact() -> None:
     assert not same_measure("1937", "April 6")
     assert not same_measure("41 percent", "18,400 ballots")
     assert same_measure("12", "25 mph") and not same_measure("12", "25 mph", strict=True)
+    assert same_measure("205p", "182 pence", strict=True) and not same_measure("205p", "18")
     # Only amounts have units: names and dates of one fact are compared whole.
     assert same_measure("Jane Doe", "John Smith") and same_measure("6 April", "20 June")
     # A street is not an organisation, nor a name a date or a count (found in LLM mode:
@@ -252,3 +253,43 @@ def test_each_report_of_a_figure_is_found_below_other_numbers(
     [update] = answer.updates
     assert update["current"]["value"] == "£2.95"
     assert {e["value"] for e in update["earlier"]} == {"£3.20", "£3.80"}
+
+
+# A follow-up that words the toll in its own way ("confirmed fatalities") and shares no word of
+# the question with the earlier reports' sentences.
+FERRY = {
+    "ferry-1": ("Four dead as ferry sinks on Lake Orvan", "2026-08-01", """\
+The death toll from the sinking of the Lady Corran ferry on Lake Orvan stands at four, rescue \
+officials said on Saturday.
+
+The ferry was carrying 62 passengers from Tarnby to the island of Mool when it capsized in a \
+sudden squall."""),
+    "ferry-2": ("Lake Orvan ferry death toll rises to nine", "2026-08-03", """\
+The death toll from the sinking of the Lady Corran has risen to nine, up from four on \
+Saturday, after divers reached the wreck, rescue officials said on Monday.
+
+Relatives have gathered at the harbour in Tarnby."""),
+    "ferry-3": ("Divers end search of sunken Lake Orvan ferry", "2026-08-06", """\
+Police divers ended their underwater search of the Lady Corran on Thursday.
+
+The number of confirmed fatalities stands at 14, and two people remain unaccounted for.
+
+The operator, Orvan Lines, said it would pay for the funerals."""),
+}
+
+
+def test_the_latest_amount_is_found_in_a_follow_up_that_rewords_it(
+        tmp_path: Any, embedder: Any) -> None:
+    services = make_services(tmp_path / "store", embedder)
+    ingest(services.open_store(create=True), services.embedder,
+           [write_articles(tmp_path / "articles", FERRY)])
+    answer = services.asker.ask("What is the latest death toll from the sinking of the Lady Corran?",
+                                today=dt.date(2026, 8, 10))
+    assert answer.grounded and answer.short_answer == "14", answer.answer
+    [update] = answer.updates
+    assert update["current"]["value"] == "14"
+    assert {e["value"] for e in update["earlier"]} >= {"nine"}
+    # As of a day before the follow-up, it is not used.
+    before = services.asker.ask("What is the latest death toll from the sinking of the Lady Corran?",
+                                today=dt.date(2026, 8, 4))
+    assert before.short_answer is not None and "14" not in before.answer, before.answer

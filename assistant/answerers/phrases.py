@@ -24,9 +24,10 @@ CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday j
 _AGE = re.compile(r"[\w]+-years?-old", re.I)
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _NUMBER_PHRASE = re.compile(
-    # A score or vote ("6-3", "5–2") is one value; a currency may carry its country ("US$").
+    # A score or vote ("6-3", "5–2") is one value; a currency may carry its country ("US$");
+    # pence may be written "205p".
     rf"(?<![\w-])(?:\d{{1,3}}[-–]\d{{1,3}}(?![\d\w-])|(?:(?:US|A|C|NZ|HK|S)?[$£€]\s?)?"
-    rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?"
+    rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?(?:p\b(?!\.))?"
     rf"|(?:{NUMBER_WORDS})(?:[- ](?:{NUMBER_WORDS}))*)(?![\d\w])"
     r"(?:\s?%|\s?(?:percent|per cent|million|billion|thousand|trillion|bn|m)\b)?)",
     re.I,

@@ -22,6 +22,7 @@ from assistant.question import (
     NUMBER_WORDS,
     QuestionInfo,
     asks_count,
+    asks_current,
     asks_reason_or_manner,
     synonym_groups,
 )
@@ -33,6 +34,10 @@ UPDATE_DEPTH = 12
 # this far below it in the sentence ranker's logit (reports of one fact measured -0.1 to -3.7
 # on the training corpora, sentences about another fact of the story -4.3 and below).
 MAX_LOGIT_GAP = 4.0
+# A later report's best sentence may word an amount asked about as it stands now quite unlike
+# the question ("the number of confirmed fatalities stands at 17" for "the latest death toll"):
+# it may be this far below the best sentence.
+LATER_LOGIT_GAP = 6.0
 # Of the words the best sentence shares with the question, how many another report's
 # sentence must share too to be about the same fact.
 SAME_FACT_SHARE = 0.6
@@ -119,7 +124,7 @@ def _measure(value: str) -> str:
         return "name"
     if "%" in value:
         return "percent"
-    if re.search(r"[$£€]", value):
+    if re.search(r"[$£€]|\d(?:\.\d+)?p$", value.strip()):
         return "money"
     if re.fullmatch(r"(?:in )?(?:1[89]|20)\d\d", value.strip()):
         return "year"
@@ -251,6 +256,9 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
             entry[c.article_id] = len(reports)
             reports.append(Report(c, phrase.text, date))
         named |= names
+    if top_phrase.kind == "number" and asks_current(info.text):
+        reports += _later_reports(info, ranked, best, top_phrase, entry, dates, stories,
+                                  span_model, today)
     values = {value_key(r.value) for r in reports}
     if len(values) < 2:
         return None
@@ -262,6 +270,32 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
                and same_measure(r.value, current.value)
                and not (kind in ("capital", "quoted") and _still_named(r.value, current, ranked))]
     return Update(current, earlier)
+
+
+def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase: Phrase,
+                   entry: dict[str, int], dates: dict[int, str | None],
+                   stories: dict[int, str | None], span_model: LinearScorer,
+                   today: dt.date) -> list[Report]:
+    """For a question about an amount as it stands now, the amount in each later report of the
+    story the words did not link: follow-ups reword the fact ("the number of confirmed
+    fatalities stands at 17" after "the death toll has risen to 11"). A later report counts
+    when the sentence that answers the question best in it gives an amount of the same measure
+    and answers nearly as well as the best sentence. Not for names and dates: a later report's
+    best sentence names other people and places, and the day it was made ("said on Friday")."""
+    found: list[Report] = []
+    seen: set[str] = set(entry)
+    for c in ranked[1:]:
+        date = dates.get(c.n)
+        if c.article_id in seen or stories.get(c.n) != stories.get(best.n) or not date \
+                or date <= (dates.get(best.n) or "") or date > today.isoformat():
+            continue
+        seen.add(c.article_id)  # only the report's best sentence speaks for it
+        if c.score < best.score - LATER_LOGIT_GAP:
+            continue
+        phrase = value_in(span_model, info, c.text, top_phrase.kind, own_only=True)
+        if phrase is not None and same_measure(phrase.text, top_phrase.text, strict=True):
+            found.append(Report(c, phrase.text, date))
+    return found
 
 
 def _still_named(value: str, current: Report, ranked: list[Any]) -> bool:
