@@ -147,7 +147,9 @@ def expected_type(question: str) -> AnswerType:
                        r"temperature|speed|distance|height|weight|age|amount|percentage|sum))\b",
                        q)
     date = re.search(r"(^|[,;] *)when\b|\b(what (date|day|year|month|time)|which (date|day|year|"
-                     r"month)|since when|how long ago|in what year)\b", q)
+                     r"month)|since when|how long ago|in what year)\b"
+                     # "What is the current opening date ...?"
+                     rf"|{_WHAT_IS_THE}(?:date|deadline)\b", q)
     # "Which show ...", "which company ...": a which-question picks one named thing.
     entity = re.search(r"\b(who|whom|whose|where|which|(what) [a-z ]{0,30}\b(called|named|"
                        r"nicknamed|dubbed|titled)\b|which (person|man|woman|official|player|"
@@ -170,7 +172,8 @@ _MEASURE_ASKED: tuple[tuple[Measure, re.Pattern[str]], ...] = (
                            r"\bby how much did .* (?:rise|fall|grow|drop|increase)\b", re.I)),
     ("time", re.compile(r"\bwhat time\b|\bat what time\b", re.I)),
     ("year", re.compile(r"\b(?:what|which) year\b", re.I)),
-    ("day", re.compile(r"\b(?:what|which) (?:date|day)\b", re.I)),
+    ("day", re.compile(rf"\b(?:what|which) (?:date|day)\b|{_WHAT_IS_THE}(?:date|deadline)\b",
+                       re.I)),
     ("money", re.compile(r"\bhow much (?:money |cash )?(?:\w+\s+){0,6}?(?:pay|paid|cost|costs|"
                          r"spend|spent|earn|earns|earned|charge|charged|receive|received|"
                          r"owe|owes|save|saves|sell|sold|fetch|fined|worth|lose|lost|award|"

@@ -426,6 +426,7 @@ def test_a_line_written_to_steer_an_assistant_is_never_the_answer(
     ("At what time did the first Blue Line tram set off?", "time"),
     ("What year did the Harbor Bridge first open?", "year"),
     ("On what date did the dockworkers' strike end?", "day"),
+    ("What is the current opening date for the Tanner's Reach crossing?", "day"),
     ("When did the Harbor Bridge first open?", None),
     ("How many written comments did the transit agency receive on the fare proposal?", None),
     ("By how much is the property tax rate going up under the budget?", None),
@@ -435,6 +436,15 @@ def test_the_measure_a_question_asks(question: str, measure: str | None) -> None
     from assistant.question import asked_measure
 
     assert asked_measure(question) == measure
+
+
+def test_a_wire_dateline_is_no_answer() -> None:
+    from assistant.answerers.phrases import phrases
+
+    found = [p.text for p in phrases("KERRIN POINT, March 12 (Meridian Wire) - The launch has "
+                                     "been moved to March 30.")]
+    assert "March 30" in found and not any("12" in f for f in found)
+    assert "March 12" in [p.text for p in phrases("On March 12, the US and France met.")]
 
 
 @pytest.mark.parametrize(("text", "measure", "gives"), [

@@ -241,11 +241,17 @@ The toll for vans stays at £6.50 and lorries will pay £11.20."""),
 }
 
 
-def test_each_report_of_a_figure_is_found_below_other_numbers(
-        tmp_path: Any, embedder: Any) -> None:
+def services_with(tmp_path: Any, embedder: Any, articles: dict[str, tuple[str, str, str]]) -> Any:
+    """A fresh store holding `articles`."""
     services = make_services(tmp_path / "store", embedder)
     ingest(services.open_store(create=True), services.embedder,
-           [write_articles(tmp_path / "articles", TOLL)])
+           [write_articles(tmp_path / "articles", articles)])
+    return services
+
+
+def test_each_report_of_a_figure_is_found_below_other_numbers(
+        tmp_path: Any, embedder: Any) -> None:
+    services = services_with(tmp_path, embedder, TOLL)
     answer = services.asker.ask(
         "What is the car toll on the bridge between Dunmoor and Keswater now?",
         today=dt.date(2026, 6, 15))
@@ -278,18 +284,45 @@ The operator, Orvan Lines, said it would pay for the funerals."""),
 }
 
 
-def test_the_latest_amount_is_found_in_a_follow_up_that_rewords_it(
-        tmp_path: Any, embedder: Any) -> None:
-    services = make_services(tmp_path / "store", embedder)
-    ingest(services.open_store(create=True), services.embedder,
-           [write_articles(tmp_path / "articles", FERRY)])
-    answer = services.asker.ask("What is the latest death toll from the sinking of the Lady Corran?",
-                                today=dt.date(2026, 8, 10))
-    assert answer.grounded and answer.short_answer == "14", answer.answer
+# A launch date that slips twice; the last report tells it in other words, under a dateline.
+LAUNCH = {
+    "launch-1": ("Corvid-4 probe cleared for June launch", "2026-05-25", """\
+The Corvid-4 space probe will launch on June 9 from the Harnoy spaceport, the national space \
+agency said on Monday.
+
+The probe will spend three years studying the solar wind."""),
+    "launch-2": ("Fuel leak delays Corvid-4 launch", "2026-06-02", """\
+The launch of the Corvid-4 space probe has been delayed to June 23 after engineers found a \
+small fuel leak in the rocket's second stage, the space agency said on Tuesday.
+
+Engineers expect the repair to take about a week."""),
+    "launch-3": ("Corvid-4 probe launch delayed again by storms at Harnoy spaceport", "2026-06-19", """\
+HARNOY, June 19 (Polar Wire) - The Corvid-4 space probe will have to wait longer: storms \
+have closed the pad at Harnoy for a week, and the agency now plans to send it on its way on \
+July 7.
+
+The Corvid-4 launch had already slipped once, after a fuel leak was found in the rocket's \
+second stage, and the space agency said engineers would use the extra week to replace a \
+cooling pump on the probe."""),
+}
+
+
+@pytest.mark.parametrize(("articles", "question", "today", "current", "earlier", "before"), [
+    (FERRY, "What is the latest death toll from the sinking of the Lady Corran?",
+     dt.date(2026, 8, 10), "14", "nine", dt.date(2026, 8, 4)),
+    # The dateline's June 19 is no answer.
+    (LAUNCH, "What is the latest launch date for Corvid-4?", dt.date(2026, 6, 25), "July 7",
+     "June 23", dt.date(2026, 6, 10)),
+])
+def test_the_latest_value_is_found_in_a_follow_up_that_rewords_it(
+        tmp_path: Any, embedder: Any, articles: dict[str, tuple[str, str, str]], question: str,
+        today: dt.date, current: str, earlier: str, before: dt.date) -> None:
+    services = services_with(tmp_path, embedder, articles)
+    answer = services.asker.ask(question, today=today)
+    assert answer.grounded and answer.short_answer == current, answer.answer
     [update] = answer.updates
-    assert update["current"]["value"] == "14"
-    assert {e["value"] for e in update["earlier"]} >= {"nine"}
+    assert update["current"]["value"] == current
+    assert earlier in {e["value"] for e in update["earlier"]}
     # As of a day before the follow-up, it is not used.
-    before = services.asker.ask("What is the latest death toll from the sinking of the Lady Corran?",
-                                today=dt.date(2026, 8, 4))
-    assert before.short_answer is not None and "14" not in before.answer, before.answer
+    then = services.asker.ask(question, today=before)
+    assert then.short_answer is not None and current not in then.answer, then.answer

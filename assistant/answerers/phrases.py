@@ -54,6 +54,8 @@ _TIME_PHRASE = re.compile(
     r"(?:,? (?:on )?(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday))?"
     r"|\b(?:noon|midnight)\b"
 )
+# A wire story's dateline: "KERRIN POINT, March 12 (Meridian Wire) - ...".
+_DATELINE = re.compile(r"\s*[A-Z][A-Z.'’ -]+,\s*$")
 _PLACE_PREPOSITIONS = {"in", "at", "from", "to", "near", "outside", "inside", "across"}
 _SPAN_WORDS = re.compile(r"[A-Za-z0-9][\w'’&.-]*")
 
@@ -91,6 +93,8 @@ def phrases(text: str) -> list[Phrase]:
         if not stripped or len(stripped) > 80:
             return
         offset = start + piece.index(stripped)
+        if _DATELINE.match(text[:offset]) and _DATE_PHRASE.match(stripped):
+            return  # the day a wire story was filed, not a day it tells of
         end_at = offset + len(stripped)
         # "a.m." and "U.S." keep their last full stop.
         if re.search(r"(?:^|[\s.])[A-Za-z]\.[A-Za-z]$", stripped) and text[end_at:end_at + 1] == ".":

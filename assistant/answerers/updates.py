@@ -28,6 +28,9 @@ from assistant.question import (
 )
 
 _NUMBER_WORD = re.compile(NUMBER_WORDS)
+# A day of the calendar ("April 25"), not only of the week ("said on Friday": a report's day).
+_MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|"
+                    r"October|November|December)\b")
 # Candidates this far down the ranking are about something else.
 UPDATE_DEPTH = 12
 # Another report's sentence must answer the question nearly as well as the best one: at most
@@ -256,7 +259,8 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
             entry[c.article_id] = len(reports)
             reports.append(Report(c, phrase.text, date))
         named |= names
-    if top_phrase.kind == "number" and asks_current(info.text):
+    if asks_current(info.text) and (top_phrase.kind == "number" or (
+            top_phrase.kind == "date" and _MONTH.search(top_phrase.text))):
         reports += _later_reports(info, ranked, best, top_phrase, entry, dates, stories,
                                   span_model, today)
     values = {value_key(r.value) for r in reports}
@@ -293,7 +297,8 @@ def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase:
         if c.score < best.score - LATER_LOGIT_GAP:
             continue
         phrase = value_in(span_model, info, c.text, top_phrase.kind, own_only=True)
-        if phrase is not None and same_measure(phrase.text, top_phrase.text, strict=True):
+        if phrase is not None and same_measure(phrase.text, top_phrase.text, strict=True) and (
+                phrase.kind != "date" or _MONTH.search(phrase.text)):
             found.append(Report(c, phrase.text, date))
     return found
 
