@@ -280,12 +280,13 @@ def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase:
                    entry: dict[str, int], dates: dict[int, str | None],
                    stories: dict[int, str | None], span_model: LinearScorer,
                    today: dt.date) -> list[Report]:
-    """For a question about an amount as it stands now, the amount in each later report of the
-    story the words did not link: follow-ups reword the fact ("the number of confirmed
-    fatalities stands at 17" after "the death toll has risen to 11"). A later report counts
-    when the sentence that answers the question best in it gives an amount of the same measure
-    and answers nearly as well as the best sentence. Not for names and dates: a later report's
-    best sentence names other people and places, and the day it was made ("said on Friday")."""
+    """For a question about an amount or a calendar date as it stands now, the value in each
+    later report of the story the words did not link: follow-ups reword the fact ("the number
+    of confirmed fatalities stands at 17" after "the death toll has risen to 11"). A later
+    report counts when the sentence that answers the question best in it gives a value of the
+    same measure and answers nearly as well as the best sentence. Not for names nor days of the
+    week: a later report's best sentence names other people and places, and the day it was
+    made ("said on Friday")."""
     found: list[Report] = []
     seen: set[str] = set(entry)
     for c in ranked[1:]:
