@@ -326,3 +326,38 @@ def test_the_latest_value_is_found_in_a_follow_up_that_rewords_it(
     # As of a day before the follow-up, it is not used.
     then = services.asker.ask(question, today=before)
     assert then.short_answer is not None and current not in then.answer, then.answer
+
+
+# A coach backed, then sacked with a successor named in the same report.
+COACH = {
+    "coach-1": ("Harbour City Gulls back Tiernan after fourth defeat", "2026-09-01", """\
+The Harbour City Gulls have given head coach Rhona Tiernan their full support after a fourth \
+defeat in a row, chairman Ivo Brandt said on Monday.
+
+Tiernan, 44, led the Gulls to the league title two seasons ago."""),
+    "coach-2": ("Gulls sack Tiernan after sixth straight defeat", "2026-09-15", """\
+The Harbour City Gulls have sacked head coach Rhona Tiernan after a sixth straight defeat, \
+two weeks after chairman Ivo Brandt said she had the board's full support.
+
+Assistant coach Callum Rees will take charge of the team as interim head coach while the Gulls \
+look for a permanent replacement, the club said on Tuesday."""),
+}
+
+
+def test_who_holds_a_post_now_is_the_one_named_in_place_of_who_left(
+        tmp_path: Any, embedder: Any) -> None:
+    services = services_with(tmp_path, embedder, COACH)
+    now = services.asker.ask("Who is the head coach of the Harbour City Gulls now?",
+                             today=dt.date(2026, 9, 20))
+    assert now.grounded and now.short_answer == "Callum Rees", now.answer
+    [update] = now.updates
+    assert [e["value"] for e in update["earlier"]] == ["Rhona Tiernan"]
+    then = services.asker.ask("Who is the head coach of the Harbour City Gulls now?",
+                              today=dt.date(2026, 9, 5))
+    assert "Tiernan" in then.answer and "Rees" not in then.answer, then.answer
+    # Asked about the leaving, or about the past, the one who left is the answer.
+    for question in ("Who did the Harbour City Gulls sack?",
+                     "Who led the Gulls to the league title two seasons ago?"):
+        answer = services.asker.ask(question, today=dt.date(2026, 9, 20))
+        assert "Tiernan" in answer.answer and "Rees" not in answer.answer.split(".")[0], \
+            answer.answer

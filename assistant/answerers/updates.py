@@ -218,6 +218,12 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     story, best_date = stories.get(best.n), dates.get(best.n)
     if not story or not best_date:
         return None
+    if info.wh == "who":
+        person = top_phrase if top_phrase.kind == "capital" else value_in(
+            span_model, info, best.text, "capital")
+        gone = person and successor(info, ranked, best, person.text, dates, stories, today)
+        if gone:
+            return gone
     shared = info.synonym_matches(set(terms(best.text)))
     kind = top_phrase.kind
     reports = [Report(best, top_phrase.text, best_date)]
@@ -274,6 +280,88 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
                and same_measure(r.value, current.value)
                and not (kind in ("capital", "quoted") and _still_named(r.value, current, ranked))]
     return Update(current, earlier)
+
+
+# A person a report says has gone: "Gwyneth Abernant has withdrawn", "Eskdale quits", "have
+# sacked head coach Fintan Drummond". Whoever a report names beside them holds the post now.
+_LEFT = (r"(?:sacked|fired|dismissed|ousted|removed|withdrawn|withdraws|withdrew|resigned|"
+         r"resigns|quit|quits|stepped down|steps down|stood down|stands down|pulled out|"
+         r"pulls out|left|leaves|retired|retires)")
+_DEPARTED_AFTER = re.compile(rf"^(?:, [^,]{{1,40}},)? (?:has |have |had |was |were |is )?"
+                             rf"(?:been )?{_LEFT}\b")
+_DEPARTED_BEFORE = re.compile(r"\b(?:sacked|fired|dismissed|ousted|replaced|replaces|replacing|"
+                              r"succeeds|succeeded|succeeding)(?: (?:its|their|the|his|her|"
+                              r"head|chief|coach|executive|manager|chairman|chair|leader|"
+                              r"candidate|boss|captain|director|mayor|president),?){0,4} $")
+# How a report names who takes over: "would stand in her place", "will take charge as interim
+# head coach", "as Independents turn to Rennick".
+_IN_PLACE = re.compile(r"\b(?:in (?:his|her|their) place|take[sn]? (?:over|charge)|took (?:over|"
+                       r"charge)|replac\w*|succeed\w*|successor|appoint\w*|named|interim|"
+                       r"acting|caretaker|will (?:run|lead)|turns? to|turned to|chosen|picked|"
+                       r"instead)\b", re.I)
+# "Who is ...?", "Who coaches ...?": who holds the post as of the day asked, not who did once.
+_ASKS_PRESENT = re.compile(r"^\W*who(?:'s| (?:is|are|now|currently|still|has|(?!was\b)[a-z]+s))\b",
+                           re.I)
+# A post someone holds ("Who coaches ...?", "Who is in charge of ...?", "... the candidate ...").
+_ASKS_POST = re.compile(r"\b(?:coach\w*|manag\w*|chief|executive|boss|head|leader|leads?|"
+                        r"leading|candidate|captain|chair\w*|director|president|mayor|minister|"
+                        r"governor|secretary|editor|principal|superintendent|commissioner|"
+                        r"in charge|runs?|running|helm)\b", re.I)
+# Asked about the leaving itself ("Who resigned?"), the one who left is the answer.
+_ASKS_LEAVING = re.compile(rf"\b(?:{_LEFT}|sack|fire|dismiss|oust|resign|withdraw|step down|"
+                           r"stand down|leave|retire|replace[ds]?|succeed(?:s|ed)?|replac\w*)\b",
+                           re.I)
+
+
+def departed(name: str, text: str) -> bool:
+    """Whether the text says the person named has gone (resigned, been sacked, withdrawn)."""
+    for m in _mention(name).finditer(text):
+        if _DEPARTED_AFTER.match(text[m.end():]) or _DEPARTED_BEFORE.search(text[:m.start()]):
+            return True
+    return False
+
+
+def successor(info: QuestionInfo, ranked: list[Any], best: Any, name: str,
+              dates: dict[int, str | None], stories: dict[int, str | None],
+              today: dt.date) -> Update | None:
+    """For "Who is ...?" answered with a person a report of the story (as late as the best
+    sentence's or later) says has gone, the person that report names in their place: "Tobias
+    Rennick ... would stand in her place" after "Gwyneth Abernant has withdrawn"."""
+    if _ASKS_LEAVING.search(info.text) or not _ASKS_POST.search(info.text) or not (
+            _ASKS_PRESENT.search(info.text) or asks_current(info.text)):
+        return None
+    story, best_date = stories.get(best.n), dates.get(best.n) or ""
+    gone = next((c for c in ranked if stories.get(c.n) == story
+                 and best_date <= (dates.get(c.n) or "") <= today.isoformat()
+                 and departed(name, c.text)), None)
+    if gone is None:
+        return None
+    name_words = {w.lower() for w in name.split()}
+    for c in ranked:
+        if c.article_id != gone.article_id or not _IN_PLACE.search(c.text):
+            continue
+        found = [p for p in candidate_phrases(info, c.text) if p.kind == "capital"
+                 and _measure(p.text) == "name" and not departed(p.text, c.text)
+                 and not {w.lower() for w in p.text.split()} & (name_words | info.words)]
+        if found:
+            # The first full name: the subject of "Ottilie Fairbairn, who spent 22 years at
+            # Granton Foods, took over", the object of "named assistant coach Maeve Kinsella".
+            phrase = ([p for p in found if len(p.text.split()) >= 2] or found)[0]
+            current = Report(c, phrase.text, dates.get(c.n) or best_date)
+            # Earlier reports that gave the one who has gone, one per report.
+            earlier: dict[str, Report] = {}
+            for e in ranked:
+                date = dates.get(e.n) or ""
+                if stories.get(e.n) == story and date < current.date \
+                        and e.article_id not in earlier and _mention(name).search(e.text):
+                    earlier[e.article_id] = Report(e, name, date)
+            return Update(current, list(earlier.values()))
+    return None
+
+
+def _mention(name: str) -> re.Pattern[str]:
+    """The person named in full, or by surname."""
+    return re.compile(rf"\b(?:{re.escape(name)}|{re.escape(name.split()[-1])})\b")
 
 
 def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase: Phrase,
