@@ -236,6 +236,16 @@ def asks_current(question: str) -> bool:
     return bool(_CURRENT.search(question))
 
 
+_OUTCOME = re.compile(r"\bwhat (?:has |have )?(?:happen(?:ed|s)|became)\b|\bstatus of\b|"
+                      r"^\W*(?:is|are|has|have|will)\b.*\b(?:still|yet|now)\b", re.I)
+
+
+def asks_outcome(question: str) -> bool:
+    """'What happened to the strike?', 'Are the bin crews still set to walk out?': how a story
+    stands, which its latest report tells."""
+    return bool(_OUTCOME.search(question))
+
+
 def asks_count(question: str) -> bool:
     """'How many ...?', 'What is the death toll?': a count of things, a whole number."""
     return bool(re.search(r"\bhow many\b|\b(?:death|casualty) tolls?\b|\bnumber of\b",

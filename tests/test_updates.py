@@ -361,3 +361,35 @@ def test_who_holds_a_post_now_is_the_one_named_in_place_of_who_left(
         answer = services.asker.ask(question, today=dt.date(2026, 9, 20))
         assert "Tiernan" in answer.answer and "Rees" not in answer.answer.split(".")[0], \
             answer.answer
+
+
+# A strike voted for, suspended, then called off: how it stands is told by the latest report,
+# though the first one says more of the words asked.
+STRIKE = {
+    "strike-1": ("Penmorrow bus drivers vote for strike", "2026-04-06", """\
+Bus drivers in Penmorrow will strike for ten days from April 20 after voting for action in a \
+dispute over pay with Coastway Buses, their union said on Monday.
+
+About 310 drivers work for Coastway, which runs 40 routes in and around Penmorrow."""),
+    "strike-2": ("Penmorrow bus strike suspended for talks", "2026-04-16", """\
+The strike by Penmorrow bus drivers due to start on Monday has been suspended while union \
+members consider a new pay offer from Coastway Buses.
+
+Coastway said the offer was its final one."""),
+    "strike-3": ("Penmorrow bus drivers accept Coastway offer", "2026-04-28", """\
+Penmorrow's bus drivers have voted to accept Coastway's pay offer, and the strike has been \
+called off for good, their union said on Tuesday.
+
+The deal raises pay by 5.2 percent this year."""),
+}
+
+
+def test_how_a_story_stands_is_told_by_its_latest_report(tmp_path: Any, embedder: Any) -> None:
+    services = services_with(tmp_path, embedder, STRIKE)
+    now = services.asker.ask("What happened to the Penmorrow bus drivers' strike?",
+                             today=dt.date(2026, 5, 1))
+    assert now.grounded and "called off" in now.answer, now.answer
+    between = services.asker.ask("Are Penmorrow's bus drivers still going to strike?",
+                                 today=dt.date(2026, 4, 18))
+    assert between.grounded and "suspended" in between.answer, between.answer
+    assert "called off" not in between.answer

@@ -32,6 +32,7 @@ from assistant.answerers.updates import (
     day,
     earlier_line,
     find_update,
+    latest_report_first,
     plausible,
     value_in,
 )
@@ -505,6 +506,13 @@ class ExtractiveAnswerer:
         conf_x = confidence_features(evidence, info, candidates, x,
                                      found.probability if found else 0.0)
         confidence = float(self.models.confidence.probability(conf_x)[0])
+        first = latest_report_first(info, candidates, {p.n: p.article.date for p in evidence.passages},
+                                    {p.n: p.story_id for p in evidence.passages},
+                                    evidence.today or dt.date.today())
+        if first:
+            order = [first, *(i for i in range(len(candidates)) if i != first)]
+            candidates, x = [candidates[i] for i in order], x[order]
+            found = best_phrase(self.models.span, info, candidates)
         # The confidence reads the phrase the models were fitted on; the answer line shows
         # only a plausible one (not a value the sentence says was replaced).
         if found is not None and not plausible(info, found.phrase, found.source.text):

@@ -23,6 +23,7 @@ from assistant.question import (
     QuestionInfo,
     asks_count,
     asks_current,
+    asks_outcome,
     asks_reason_or_manner,
     synonym_groups,
 )
@@ -41,6 +42,9 @@ MAX_LOGIT_GAP = 4.0
 # the question ("the number of confirmed fatalities stands at 17" for "the latest death toll"):
 # it may be this far below the best sentence.
 LATER_LOGIT_GAP = 6.0
+# Asked how a story stands, the latest report's best sentence answers if it is at most this far
+# below the best sentence (an earlier report's, which the ranker read as closer to the words).
+OUTCOME_LOGIT_GAP = 2.0
 # Of the words the best sentence shares with the question, how many another report's
 # sentence must share too to be about the same fact.
 SAME_FACT_SHARE = 0.6
@@ -212,7 +216,9 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
         top_phrase: the answer phrase in the first one's text.
         dates, stories: each passage number's article date and story id.
     """
-    if not ranked or top_phrase is None or asks_reason_or_manner(info.text):
+    # How a story stands ("What happened to the strike?") is told, not a value that changed.
+    if not ranked or top_phrase is None or asks_reason_or_manner(info.text) or (
+            info.kind == "any" and asks_outcome(info.text)):
         return None
     best = ranked[0]
     story, best_date = stories.get(best.n), dates.get(best.n)
@@ -362,6 +368,22 @@ def successor(info: QuestionInfo, ranked: list[Any], best: Any, name: str,
 def _mention(name: str) -> re.Pattern[str]:
     """The person named in full, or by surname."""
     return re.compile(rf"\b(?:{re.escape(name)}|{re.escape(name.split()[-1])})\b")
+
+
+def latest_report_first(info: QuestionInfo, ranked: list[Any], dates: dict[int, str | None],
+                        stories: dict[int, str | None], today: dt.date) -> int:
+    """Where in `ranked` the sentence to answer with is, for a question on how a story stands
+    ("What happened to the strike?"): the best one of the story's latest report published by
+    `today`, when it answers nearly as well as the best sentence; else 0."""
+    if not ranked or not asks_outcome(info.text) or not stories.get(ranked[0].n):
+        return 0
+    story, day = stories[ranked[0].n], today.isoformat()
+    own = [(i, dates.get(c.n) or "") for i, c in enumerate(ranked) if stories.get(c.n) == story]
+    latest = max((d for _, d in own if d <= day), default="")
+    if not latest or (dates.get(ranked[0].n) or "") >= latest:
+        return 0
+    i = next(i for i, d in own if d == latest)
+    return i if ranked[i].score >= ranked[0].score - OUTCOME_LOGIT_GAP else 0
 
 
 def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase: Phrase,
