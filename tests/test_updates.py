@@ -334,7 +334,9 @@ COACH = {
 The Harbour City Gulls have given head coach Rhona Tiernan their full support after a fourth \
 defeat in a row, chairman Ivo Brandt said on Monday.
 
-Tiernan, 44, led the Gulls to the league title two seasons ago."""),
+Tiernan, 44, led the Gulls to the league title two seasons ago.
+
+The Gulls, who play at Quayside Park, are second from bottom of the table."""),
     "coach-2": ("Gulls sack Tiernan after sixth straight defeat", "2026-09-15", """\
 The Harbour City Gulls have sacked head coach Rhona Tiernan after a sixth straight defeat, \
 two weeks after chairman Ivo Brandt said she had the board's full support.
@@ -344,14 +346,27 @@ look for a permanent replacement, the club said on Tuesday."""),
 }
 
 
-def test_who_holds_a_post_now_is_the_one_named_in_place_of_who_left(
+@pytest.mark.parametrize(("articles", "question", "today", "current", "earlier"), [
+    (COACH, "Who is the head coach of the Harbour City Gulls now?", dt.date(2026, 9, 20),
+     "Callum Rees", "Rhona Tiernan"),
+    # The best sentence names nobody ("The Gulls, who play at Quayside Park, ..."): the later
+    # report says who has gone and who is in charge.
+    (COACH, "Who is in charge of the Gulls at Quayside Park at the moment?",
+     dt.date(2026, 9, 20), "Callum Rees", "Rhona Tiernan"),
+])
+def test_who_holds_a_post_now(tmp_path: Any, embedder: Any,
+                              articles: dict[str, tuple[str, str, str]], question: str,
+                              today: dt.date, current: str, earlier: str) -> None:
+    services = services_with(tmp_path, embedder, articles)
+    now = services.asker.ask(question, today=today)
+    assert now.grounded and now.short_answer == current, now.answer
+    [update] = now.updates
+    assert [e["value"] for e in update["earlier"]] == [earlier]
+
+
+def test_who_held_a_post_or_left_it_is_not_the_successor(
         tmp_path: Any, embedder: Any) -> None:
     services = services_with(tmp_path, embedder, COACH)
-    now = services.asker.ask("Who is the head coach of the Harbour City Gulls now?",
-                             today=dt.date(2026, 9, 20))
-    assert now.grounded and now.short_answer == "Callum Rees", now.answer
-    [update] = now.updates
-    assert [e["value"] for e in update["earlier"]] == ["Rhona Tiernan"]
     then = services.asker.ask("Who is the head coach of the Harbour City Gulls now?",
                               today=dt.date(2026, 9, 5))
     assert "Tiernan" in then.answer and "Rees" not in then.answer, then.answer

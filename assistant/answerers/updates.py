@@ -227,7 +227,8 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
     if info.wh == "who":
         person = top_phrase if top_phrase.kind == "capital" else value_in(
             span_model, info, best.text, "capital")
-        gone = person and successor(info, ranked, best, person.text, dates, stories, today)
+        gone = successor(info, ranked, best, person.text if person else None, dates, stories,
+                         today)
         if gone:
             return gone
     shared = info.synonym_matches(set(terms(best.text)))
@@ -290,11 +291,14 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
 
 # A person a report says has gone: "Gwyneth Abernant has withdrawn", "Eskdale quits", "have
 # sacked head coach Fintan Drummond". Whoever a report names beside them holds the post now.
-_LEFT = (r"(?:sacked|fired|dismissed|ousted|removed|withdrawn|withdraws|withdrew|resigned|"
-         r"resigns|quit|quits|stepped down|steps down|stood down|stands down|pulled out|"
-         r"pulls out|left|leaves|retired|retires)")
-_DEPARTED_AFTER = re.compile(rf"^(?:, [^,]{{1,40}},)? (?:has |have |had |was |were |is )?"
-                             rf"(?:been )?{_LEFT}\b")
+_PUT_OUT = r"(?:sacked|fired|dismissed|ousted|removed)"
+_GONE = (r"(?:withdrawn|withdraws|withdrew|resigned|resigns|quit|quits|stepped down|"
+         r"steps down|stood down|stands down|pulled out|pulls out|left|leaves|retired|retires)")
+_LEFT = rf"(?:{_PUT_OUT}|{_GONE})"
+# "Slade has resigned", "Voss was sacked"; not "The Gulls have sacked ...", who did it.
+_DEPARTED_AFTER = re.compile(
+    rf"^(?:, [^,]{{1,40}},)? (?:(?:has |have |had |was |were |is )?(?:been )?{_GONE}"
+    rf"|(?:has |have |had )?been {_PUT_OUT}|(?:was|were|is) {_PUT_OUT})\b")
 _DEPARTED_BEFORE = re.compile(r"\b(?:sacked|fired|dismissed|ousted|replaced|replaces|replacing|"
                               r"succeeds|succeeded|succeeding)(?: (?:its|their|the|his|her|"
                               r"head|chief|coach|executive|manager|chairman|chair|leader|"
@@ -327,24 +331,40 @@ def departed(name: str, text: str) -> bool:
     return False
 
 
-def successor(info: QuestionInfo, ranked: list[Any], best: Any, name: str,
+def successor(info: QuestionInfo, ranked: list[Any], best: Any, name: str | None,
               dates: dict[int, str | None], stories: dict[int, str | None],
               today: dt.date) -> Update | None:
     """For "Who is ...?" answered with a person a report of the story (as late as the best
     sentence's or later) says has gone, the person that report names in their place: "Tobias
-    Rennick ... would stand in her place" after "Gwyneth Abernant has withdrawn"."""
+    Rennick ... would stand in her place" after "Gwyneth Abernant has withdrawn". When the best
+    sentence names nobody who has gone (`name`), the latest later report saying so tells who."""
     if _ASKS_LEAVING.search(info.text) or not _ASKS_POST.search(info.text) or not (
             _ASKS_PRESENT.search(info.text) or asks_current(info.text)):
         return None
     story, best_date = stories.get(best.n), dates.get(best.n) or ""
-    gone = next((c for c in ranked if stories.get(c.n) == story
-                 and best_date <= (dates.get(c.n) or "") <= today.isoformat()
-                 and departed(name, c.text)), None)
+    reports = [c for c in ranked if stories.get(c.n) == story
+               and best_date <= (dates.get(c.n) or "") <= today.isoformat()]
+    gone = next((c for c in reports if name and departed(name, c.text)), None)
     if gone is None:
+        # A later report than the best sentence's, the latest first; within one, the ranker's
+        # order. (In the best sentence's own report, the one who left is news it tells beside
+        # its answer: "... will be Marcus Ebright, after the first choice, Renata Voss, withdrew".)
+        later = [c for c in reports if (dates.get(c.n) or "") > best_date]
+        for c in sorted(later, key=lambda c: dates.get(c.n) or "", reverse=True):
+            left = next((p.text for p in candidate_phrases(info, c.text) if p.kind == "capital"
+                         and _measure(p.text) == "name" and departed(p.text, c.text)), None)
+            if left:
+                gone, name = c, left
+                break
+    if gone is None or name is None:
         return None
+    # The post asked about is the one that changed hands ("Who is the captain?" is not answered
+    # by a new head coach).
+    post = {t for m in _ASKS_POST.finditer(info.text) for t in terms(m.group())}
     name_words = {w.lower() for w in name.split()}
     for c in ranked:
-        if c.article_id != gone.article_id or not _IN_PLACE.search(c.text):
+        if c.article_id != gone.article_id or not _IN_PLACE.search(c.text) or not post & (
+                info.synonym_matches(set(terms(c.text)) | set(terms(gone.text)))):
             continue
         found = [p for p in candidate_phrases(info, c.text) if p.kind == "capital"
                  and _measure(p.text) == "name" and not departed(p.text, c.text)
