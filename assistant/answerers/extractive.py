@@ -132,6 +132,8 @@ class Scored:
     confidence_features: np.ndarray
     confidence: float
     phrase: FoundPhrase | None
+    dates: dict[int, str | None]  # each passage number's article date
+    stories: dict[int, str | None]  # and story id
 
 
 def sentence_candidates(evidence: Evidence, info: QuestionInfo) -> tuple[list[Candidate], np.ndarray]:
@@ -506,8 +508,9 @@ class ExtractiveAnswerer:
         conf_x = confidence_features(evidence, info, candidates, x,
                                      found.probability if found else 0.0)
         confidence = float(self.models.confidence.probability(conf_x)[0])
-        first = latest_report_first(info, candidates, {p.n: p.article.date for p in evidence.passages},
-                                    {p.n: p.story_id for p in evidence.passages},
+        dates = {p.n: p.article.date for p in evidence.passages}
+        stories = {p.n: p.story_id for p in evidence.passages}
+        first = latest_report_first(info, candidates, dates, stories,
                                     evidence.today or dt.date.today())
         if first:
             order = [first, *(i for i in range(len(candidates)) if i != first)]
@@ -517,7 +520,7 @@ class ExtractiveAnswerer:
         # only a plausible one (not a value the sentence says was replaced).
         if found is not None and not plausible(info, found.phrase, found.source.text):
             found = best_phrase(self.models.span, info, candidates, strict=True)
-        return Scored(info, candidates, x, conf_x, confidence, found)
+        return Scored(info, candidates, x, conf_x, confidence, found, dates, stories)
 
     def draft(self, evidence: Evidence, history: Sequence[Turn]) -> Draft:
         scored = self.score(evidence)
@@ -588,8 +591,7 @@ class ExtractiveAnswerer:
                              found.phrase.text if found else None)
         return find_update(
             scored.info, ranked, value,
-            {p.n: p.article.date for p in evidence.passages},
-            {p.n: p.story_id for p in evidence.passages}, self.models.span,
+            scored.dates, scored.stories, self.models.span,
             evidence.today or dt.date.today())
 
     def stream(self, evidence: Evidence, history: Sequence[Turn]) -> Iterator[str | Draft]:

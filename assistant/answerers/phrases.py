@@ -18,9 +18,9 @@ from assistant.question import DATE, NUMBER_WORDS, QuestionInfo, gives_measure
 
 _TOKEN = re.compile(r"[$£€]?\d[\d,.:]*%?|[A-Za-z][\w'’.&-]*|[“”\"‘’']")
 _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "and", "&", "for", "upon", "on"}
-CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february "
-                      "march april may june july august september october november "
-                      "december".split())
+MONTHS = frozenset("january february march april may june july august september october "
+                    "november december".split())
+CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday".split()) | MONTHS
 _AGE = re.compile(r"[\w]+-years?-old", re.I)
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]|‘([^‘’]{2,80})’|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _NUMBER_PHRASE = re.compile(

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answerers.phrases import CALENDAR, Phrase, candidate_phrases, span_features
+from assistant.answerers.phrases import (
+    CALENDAR,
+    MONTHS,
+    Phrase,
+    candidate_phrases,
+    span_features,
+)
 from assistant.keyword import terms
 from assistant.models import LinearScorer
 from assistant.question import (
@@ -29,9 +35,6 @@ from assistant.question import (
 )
 
 _NUMBER_WORD = re.compile(NUMBER_WORDS)
-# A day of the calendar ("April 25"), not only of the week ("said on Friday": a report's day).
-_MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|"
-                    r"October|November|December)\b")
 # Candidates this far down the ranking are about something else.
 UPDATE_DEPTH = 12
 # Another report's sentence must answer the question nearly as well as the best one: at most
@@ -273,7 +276,7 @@ def find_update(info: QuestionInfo, ranked: list[Any], top_phrase: Phrase | None
             reports.append(Report(c, phrase.text, date))
         named |= names
     if asks_current(info.text) and (top_phrase.kind == "number" or (
-            top_phrase.kind == "date" and _MONTH.search(top_phrase.text))):
+            top_phrase.kind == "date" and _calendar_day(top_phrase.text))):
         reports += _later_reports(info, ranked, best, top_phrase, entry, dates, stories,
                                   span_model, today)
     values = {value_key(r.value) for r in reports}
@@ -406,6 +409,12 @@ def latest_report_first(info: QuestionInfo, ranked: list[Any], dates: dict[int, 
     return i if ranked[i].score >= ranked[0].score - OUTCOME_LOGIT_GAP else 0
 
 
+def _calendar_day(text: str) -> bool:
+    """A day of the calendar ("April 25"), not only of the week ("said on Friday": the day a
+    report was made)."""
+    return any(w in MONTHS for w in re.findall(r"[a-z]+", text.lower()))
+
+
 def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase: Phrase,
                    entry: dict[str, int], dates: dict[int, str | None],
                    stories: dict[int, str | None], span_model: LinearScorer,
@@ -429,7 +438,7 @@ def _later_reports(info: QuestionInfo, ranked: list[Any], best: Any, top_phrase:
             continue
         phrase = value_in(span_model, info, c.text, top_phrase.kind, own_only=True)
         if phrase is not None and same_measure(phrase.text, top_phrase.text, strict=True) and (
-                phrase.kind != "date" or _MONTH.search(phrase.text)):
+                phrase.kind != "date" or _calendar_day(phrase.text)):
             found.append(Report(c, phrase.text, date))
     return found
 
